@@ -1,0 +1,532 @@
+//! Configuration: the builder, `from_env`, and validation with errors a bot author can act on.
+//!
+//! Nothing here touches the network. `build()` checks every value, then starts the flusher
+//! thread; a bad value is an [`ConfigError`] naming it, never a panic.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::{Class, DiscordGuard, DiscordLayer};
+
+/// Discord's API base, version pinned (omitting the version selects the deprecated v6).
+pub const DEFAULT_API_BASE: &str = "https://discord.com/api/v10";
+/// How long events of a class wait before they are posted as one batch.
+pub const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(120);
+/// Events a class can hold between two batches before new ones are dropped (and counted).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+/// How long dropping the guard waits for pending events to be delivered.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the events of one class are posted.
+///
+/// Built unchecked; `build()` validates it and reports a bad id or URL as a
+/// [`ConfigError`] that names the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Destination(DestinationSpec);
+
+#[derive(Clone, PartialEq, Eq)]
+enum DestinationSpec {
+    Channel(String),
+    Webhook(String),
+}
+
+impl Destination {
+    /// A channel, posted to with the bot token (`POST /channels/{id}/messages`).
+    /// Takes the numeric snowflake or its decimal string.
+    pub fn channel(id: impl fmt::Display) -> Self {
+        Destination(DestinationSpec::Channel(id.to_string()))
+    }
+
+    /// A webhook, given as the URL Discord shows when it is created
+    /// (`https://discord.com/api/webhooks/{id}/{token}`, optionally `?thread_id=`).
+    pub fn webhook(url: impl Into<String>) -> Self {
+        Destination(DestinationSpec::Webhook(url.into()))
+    }
+}
+
+impl fmt::Debug for Destination {
+    // Never print a webhook token: it is a credential.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            DestinationSpec::Channel(id) => write!(f, "Destination::channel({id})"),
+            DestinationSpec::Webhook(url) => match parse_webhook_url(url) {
+                Ok(w) => write!(f, "Destination::webhook(id {})", w.id),
+                Err(_) => f.write_str("Destination::webhook(<malformed>)"),
+            },
+        }
+    }
+}
+
+/// A destination after validation: what the flusher posts to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A channel id, with the bot token.
+    Channel(u64),
+    /// A webhook: its own API base (or the configured one), id, token and optional thread.
+    Webhook(WebhookTarget),
+}
+
+/// A parsed webhook URL.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct WebhookTarget {
+    /// The API base to post to (`https://discord.com/api/v10` for a Discord URL).
+    pub(crate) api_base: String,
+    pub(crate) id: u64,
+    pub(crate) token: String,
+    pub(crate) thread_id: Option<u64>,
+}
+
+impl fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "webhook {}", self.id)
+    }
+}
+
+/// Why a configuration was refused. Each variant names the offending value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The bot token was empty or only whitespace.
+    EmptyToken,
+    /// A channel destination was configured but no bot token was given.
+    MissingToken {
+        /// The class routed to a channel.
+        class: Class,
+    },
+    /// A channel id that is not a positive decimal snowflake.
+    InvalidChannelId {
+        /// The class it was configured for.
+        class: Class,
+        /// The value as given.
+        value: String,
+    },
+    /// A webhook URL that is not of the form `.../webhooks/{id}/{token}`.
+    InvalidWebhookUrl {
+        /// The class it was configured for.
+        class: Class,
+        /// Why it was refused (the token part is never repeated here).
+        reason: String,
+    },
+    /// A class that has no destination and was not skipped.
+    MissingDestination {
+        /// The class without a destination.
+        class: Class,
+    },
+    /// `api_base` is not an absolute http(s) URL.
+    InvalidApiBase {
+        /// The value as given.
+        value: String,
+    },
+    /// A zero batch interval or queue capacity, or a similar impossible setting.
+    InvalidSetting {
+        /// The setting's name.
+        name: &'static str,
+        /// The value as given.
+        value: String,
+    },
+    /// An environment variable that could not be parsed.
+    InvalidEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The flusher thread could not be started.
+    Spawn(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::EmptyToken => f.write_str("the Discord bot token is empty"),
+            ConfigError::MissingToken { class } => write!(
+                f,
+                "class {class} is routed to a channel, which needs a bot token; set one with .bot_token(..) or DISCORD_TOKEN, or route it to a webhook"
+            ),
+            ConfigError::InvalidChannelId { class, value } => write!(
+                f,
+                "channel id {value:?} for class {class} is not a numeric Discord id (a snowflake such as 1234567890123456789)"
+            ),
+            ConfigError::InvalidWebhookUrl { class, reason } => write!(
+                f,
+                "webhook URL for class {class} is malformed: {reason} (expected https://discord.com/api/webhooks/<id>/<token>)"
+            ),
+            ConfigError::MissingDestination { class } => write!(
+                f,
+                "class {class} has no destination: route it with .route(Class::{class:?}, ..), set DISCORD_{}_CHANNEL or DISCORD_{}_WEBHOOK, or drop its events with .skip(Class::{class:?})",
+                class.env_name(),
+                class.env_name()
+            ),
+            ConfigError::InvalidApiBase { value } => {
+                write!(f, "API base {value:?} is not an absolute http(s) URL")
+            }
+            ConfigError::InvalidSetting { name, value } => {
+                write!(f, "{name} = {value} is not allowed (it must be greater than zero)")
+            }
+            ConfigError::InvalidEnv { var, value } => {
+                write!(f, "environment variable {var}={value:?} could not be parsed")
+            }
+            ConfigError::Spawn(e) => write!(f, "could not start the flusher thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds a [`DiscordLayer`] and its [`DiscordGuard`]; see [`DiscordLayer::builder`].
+#[derive(Debug, Clone)]
+pub struct DiscordLayerBuilder {
+    pub(crate) token: Option<String>,
+    pub(crate) api_base: Option<String>,
+    pub(crate) routes: [Option<Destination>; 3],
+    pub(crate) skipped: [bool; 3],
+    pub(crate) intervals: [Duration; 3],
+    pub(crate) queue_capacity: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) prefixes: Vec<(String, Class)>,
+    pub(crate) suppress_notifications: bool,
+}
+
+impl Default for DiscordLayerBuilder {
+    fn default() -> Self {
+        DiscordLayerBuilder {
+            token: None,
+            api_base: None,
+            routes: [None, None, None],
+            skipped: [false; 3],
+            intervals: [DEFAULT_BATCH_INTERVAL; 3],
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            prefixes: vec![
+                ("analytics".to_owned(), Class::Analytics),
+                ("diagnostics".to_owned(), Class::Diagnostics),
+            ],
+            suppress_notifications: true,
+        }
+    }
+}
+
+impl DiscordLayerBuilder {
+    /// The bot token (without the `Bot ` prefix); needed for channel destinations.
+    pub fn bot_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The REST API base, default [`DEFAULT_API_BASE`]. Point it at a REST proxy or an
+    /// emulator such as [`MockDiscord`](crate::mock::MockDiscord). When set, webhooks are
+    /// posted through it too.
+    pub fn api_base(mut self, url: impl Into<String>) -> Self {
+        self.api_base = Some(url.into());
+        self
+    }
+
+    /// Posts the events of `class` to `destination`.
+    pub fn route(mut self, class: Class, destination: Destination) -> Self {
+        self.routes[class.index()] = Some(destination);
+        self.skipped[class.index()] = false;
+        self
+    }
+
+    /// Does not capture events of `class` at all (they are not queued, posted or counted).
+    /// Without a route or a skip, `build()` refuses a class, so nothing is lost by accident.
+    pub fn skip(mut self, class: Class) -> Self {
+        self.skipped[class.index()] = true;
+        self.routes[class.index()] = None;
+        self
+    }
+
+    /// The batch interval of every class (default 120 s). ERRORs never wait for it.
+    pub fn batch_interval(mut self, interval: Duration) -> Self {
+        self.intervals = [interval; 3];
+        self
+    }
+
+    /// The batch interval of one class.
+    pub fn class_batch_interval(mut self, class: Class, interval: Duration) -> Self {
+        self.intervals[class.index()] = interval;
+        self
+    }
+
+    /// How many events each class queue holds (default [`DEFAULT_QUEUE_CAPACITY`]). When a
+    /// queue is full, new events of that class are dropped and counted in the statistics.
+    /// The flusher is woken early once a queue is half full.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// How long dropping the guard waits for pending events (default 10 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sends events whose target is `prefix` or starts with `prefix::` to `class`.
+    /// The longest matching prefix wins; targets that match none go to [`Class::Log`].
+    /// The defaults are `analytics` and `diagnostics`.
+    pub fn classify(mut self, prefix: impl Into<String>, class: Class) -> Self {
+        let prefix = prefix.into();
+        self.prefixes.retain(|(p, _)| *p != prefix);
+        self.prefixes.push((prefix, class));
+        self
+    }
+
+    /// Removes every classification prefix, including the defaults.
+    pub fn clear_classification(mut self) -> Self {
+        self.prefixes.clear();
+        self
+    }
+
+    /// Whether batches (not ERRORs) are sent with Discord's `SUPPRESS_NOTIFICATIONS` flag,
+    /// so a busy log channel does not buzz phones. Default `true`.
+    pub fn suppress_notifications(mut self, suppress: bool) -> Self {
+        self.suppress_notifications = suppress;
+        self
+    }
+
+    /// Reads the variables of DESIGN section 3 on top of this builder: `DISCORD_TOKEN`,
+    /// `DISCORD_API_BASE`, `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`,
+    /// `DISCORD_BATCH_SECS`. Unset or empty variables leave the builder as it was.
+    pub fn with_env(mut self) -> Result<Self, ConfigError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        if let Some(token) = var("DISCORD_TOKEN") {
+            self = self.bot_token(token);
+        }
+        if let Some(base) = var("DISCORD_API_BASE") {
+            self = self.api_base(base);
+        }
+        for class in Class::ALL {
+            if let Some(url) = var(class.webhook_var()) {
+                self = self.route(class, Destination::webhook(url));
+            } else if let Some(id) = var(class.channel_var()) {
+                self = self.route(class, Destination::channel(id.trim()));
+            }
+        }
+        if let Some(secs) = var("DISCORD_BATCH_SECS") {
+            let parsed: f64 = secs.trim().parse().map_err(|_| ConfigError::InvalidEnv {
+                var: "DISCORD_BATCH_SECS",
+                value: secs.clone(),
+            })?;
+            if !(parsed.is_finite() && parsed > 0.0 && parsed < 1e9) {
+                return Err(ConfigError::InvalidEnv {
+                    var: "DISCORD_BATCH_SECS",
+                    value: secs,
+                });
+            }
+            self = self.batch_interval(Duration::from_secs_f64(parsed));
+        }
+        Ok(self)
+    }
+
+    /// Validates the configuration and starts the flusher thread.
+    ///
+    /// Works in a plain `fn main` and inside a tokio runtime of either flavour: the
+    /// flusher has its own thread and runtime. Returns the layer to install and the
+    /// guard that flushes pending events when dropped.
+    pub fn build(self) -> Result<(DiscordLayer, DiscordGuard), ConfigError> {
+        let config = self.validate()?;
+        crate::flusher::start(config)
+    }
+
+    pub(crate) fn validate(self) -> Result<Config, ConfigError> {
+        let token = match &self.token {
+            Some(t) if t.trim().is_empty() => return Err(ConfigError::EmptyToken),
+            Some(t) => Some(t.trim().trim_start_matches("Bot ").to_owned()),
+            None => None,
+        };
+        if let Some(t) = &token {
+            if t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(ConfigError::EmptyToken);
+            }
+        }
+        let api_base = match &self.api_base {
+            Some(b) => Some(validate_api_base(b)?),
+            None => None,
+        };
+        let mut targets: [Option<Target>; 3] = [None, None, None];
+        for class in Class::ALL {
+            let i = class.index();
+            if self.skipped[i] {
+                continue;
+            }
+            let Some(dest) = &self.routes[i] else {
+                return Err(ConfigError::MissingDestination { class });
+            };
+            targets[i] = Some(match &dest.0 {
+                DestinationSpec::Channel(raw) => {
+                    let id = parse_snowflake(raw).ok_or_else(|| ConfigError::InvalidChannelId {
+                        class,
+                        value: raw.clone(),
+                    })?;
+                    if token.is_none() {
+                        return Err(ConfigError::MissingToken { class });
+                    }
+                    Target::Channel(id)
+                }
+                DestinationSpec::Webhook(url) => {
+                    let mut hook = parse_webhook_url(url)
+                        .map_err(|reason| ConfigError::InvalidWebhookUrl { class, reason })?;
+                    if let Some(base) = &api_base {
+                        hook.api_base = base.clone();
+                    }
+                    Target::Webhook(hook)
+                }
+            });
+        }
+        for (class, interval) in Class::ALL.iter().zip(self.intervals) {
+            if interval.is_zero() && !self.skipped[class.index()] {
+                return Err(ConfigError::InvalidSetting {
+                    name: "batch_interval",
+                    value: format!("{interval:?}"),
+                });
+            }
+        }
+        if self.queue_capacity == 0 {
+            return Err(ConfigError::InvalidSetting {
+                name: "queue_capacity",
+                value: "0".into(),
+            });
+        }
+        // Longest prefix first, so `analytics::internal` can override `analytics`.
+        let mut prefixes = self.prefixes;
+        prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        Ok(Config {
+            token,
+            api_base: api_base.unwrap_or_else(|| DEFAULT_API_BASE.to_owned()),
+            targets,
+            intervals: self.intervals,
+            queue_capacity: self.queue_capacity,
+            shutdown_timeout: self.shutdown_timeout,
+            prefixes,
+            suppress_notifications: self.suppress_notifications,
+        })
+    }
+}
+
+/// A validated configuration, handed to the flusher.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) token: Option<String>,
+    pub(crate) api_base: String,
+    pub(crate) targets: [Option<Target>; 3],
+    pub(crate) intervals: [Duration; 3],
+    pub(crate) queue_capacity: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) prefixes: Vec<(String, Class)>,
+    pub(crate) suppress_notifications: bool,
+}
+
+fn parse_snowflake(raw: &str) -> Option<u64> {
+    let raw = raw.trim();
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse::<u64>().ok().filter(|&id| id > 0)
+}
+
+fn validate_api_base(raw: &str) -> Result<String, ConfigError> {
+    let bad = || ConfigError::InvalidApiBase {
+        value: raw.to_owned(),
+    };
+    let url = reqwest::Url::parse(raw.trim()).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad());
+    }
+    Ok(raw.trim().trim_end_matches('/').to_owned())
+}
+
+/// Parses `…/webhooks/{id}/{token}[?thread_id=…]`. The API base is everything before
+/// `/webhooks/`, with `/api` gaining the pinned version when the URL has none.
+fn parse_webhook_url(raw: &str) -> Result<WebhookTarget, String> {
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("scheme {:?} is not http or https", url.scheme()));
+    }
+    let host = url.host_str().ok_or("it has no host")?;
+    let segments: Vec<&str> = url.path_segments().map(|s| s.collect()).unwrap_or_default();
+    let at = segments
+        .iter()
+        .position(|s| *s == "webhooks")
+        .ok_or("the path has no /webhooks/ part")?;
+    let id = segments.get(at + 1).copied().unwrap_or("");
+    let token = segments.get(at + 2).copied().unwrap_or("");
+    let id = parse_snowflake(id).ok_or_else(|| format!("webhook id {id:?} is not numeric"))?;
+    if token.is_empty()
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err("the webhook token is missing or has characters Discord never uses".into());
+    }
+    if segments.len() > at + 3 && segments[at + 3..].iter().any(|s| !s.is_empty()) {
+        return Err("the path continues after the token".into());
+    }
+    let mut prefix: Vec<&str> = segments[..at].to_vec();
+    if prefix == ["api"] {
+        prefix.push("v10");
+    }
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let mut api_base = format!("{}://{host}{port}", url.scheme());
+    for seg in prefix {
+        api_base.push('/');
+        api_base.push_str(seg);
+    }
+    let mut thread_id = None;
+    for (k, v) in url.query_pairs() {
+        if k == "thread_id" {
+            thread_id =
+                Some(parse_snowflake(&v).ok_or_else(|| format!("thread_id {v:?} is not numeric"))?);
+        }
+    }
+    Ok(WebhookTarget {
+        api_base,
+        id,
+        token: token.to_owned(),
+        thread_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discord_webhook_url_parses_to_versioned_base() {
+        let w = parse_webhook_url("https://discord.com/api/webhooks/123456/abc-DEF_9").unwrap();
+        assert_eq!(w.api_base, "https://discord.com/api/v10");
+        assert_eq!(w.id, 123456);
+        assert_eq!(w.token, "abc-DEF_9");
+        assert_eq!(w.thread_id, None);
+    }
+
+    #[test]
+    fn emulator_webhook_url_keeps_its_base_and_thread() {
+        let w =
+            parse_webhook_url("http://127.0.0.1:4000/api/v10/webhooks/42/tok?thread_id=7").unwrap();
+        assert_eq!(w.api_base, "http://127.0.0.1:4000/api/v10");
+        assert_eq!((w.id, w.thread_id), (42, Some(7)));
+    }
+
+    #[test]
+    fn malformed_webhook_urls_are_refused() {
+        for bad in [
+            "discord.com/api/webhooks/1/x",
+            "https://discord.com/api/hooks/1/x",
+            "https://discord.com/api/webhooks/abc/x",
+            "https://discord.com/api/webhooks/1/",
+            "ftp://discord.com/api/webhooks/1/x",
+        ] {
+            assert!(parse_webhook_url(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn snowflakes_must_be_positive_decimal() {
+        assert_eq!(parse_snowflake(" 1234 "), Some(1234));
+        assert_eq!(parse_snowflake("12a4"), None);
+        assert_eq!(parse_snowflake("-5"), None);
+        assert_eq!(parse_snowflake("0"), None);
+        assert_eq!(parse_snowflake("99999999999999999999999"), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! The Discord REST client: create message (bot token), execute webhook, and the rate-limit
+//! facts each answer carries. Knows nothing about tracing or records.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, AUTHORIZATION, USER_AGENT};
+use serde_json::Value;
+
+use crate::config::Target;
+
+/// `User-Agent: DiscordBot ($url, $versionNumber)`, as Discord asks (discord-api.md 2.1).
+const USER_AGENT_VALUE: &str = concat!(
+    "DiscordBot (https://crates.io/crates/tracing-discord, ",
+    env!("CARGO_PKG_VERSION"),
+    ")"
+);
+/// A request that has not answered by then is treated as a network failure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one answer from Discord says.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    /// `X-RateLimit-Remaining`.
+    pub(crate) remaining: Option<u32>,
+    /// `X-RateLimit-Reset-After`, seconds (preferred over `Reset`: client clocks drift).
+    pub(crate) reset_after: Option<f64>,
+    /// On a 429: the body's `retry_after` (float seconds), else the `Retry-After` header.
+    pub(crate) retry_after: Option<f64>,
+    /// On a 429: `X-RateLimit-Scope: global` or body `global: true`.
+    pub(crate) global: bool,
+    /// The JSON body (`Null` for 204 or a non-JSON body).
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    /// Discord's error text for reports: `message (code N)`.
+    pub(crate) fn error_text(&self) -> String {
+        let message = self
+            .body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message");
+        match self.body.get("code").and_then(Value::as_i64) {
+            Some(code) => format!("HTTP {}: {message} (code {code})", self.status),
+            None => format!("HTTP {}: {message}", self.status),
+        }
+    }
+}
+
+/// The HTTP side: one `reqwest::Client` (one connection pool) for the whole process.
+pub(crate) struct Client {
+    http: reqwest::Client,
+    token: Option<String>,
+    api_base: String,
+}
+
+impl Client {
+    pub(crate) fn new(token: Option<String>, api_base: String) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(USER_AGENT_VALUE)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Client {
+            http,
+            token,
+            api_base,
+        })
+    }
+
+    fn message_url(&self, target: &Target) -> String {
+        match target {
+            Target::Channel(id) => format!("{}/channels/{id}/messages", self.api_base),
+            Target::Webhook(hook) => {
+                // wait=true: Discord answers 200 with the message, or the error, instead of
+                // a 204 that hides failures after validation.
+                let mut url = format!(
+                    "{}/webhooks/{}/{}?wait=true",
+                    hook.api_base, hook.id, hook.token
+                );
+                if let Some(thread) = hook.thread_id {
+                    url.push_str(&format!("&thread_id={thread}"));
+                }
+                url
+            }
+        }
+    }
+
+    /// Posts one message. `nonce` is used on the bot route only (webhooks do not dedupe).
+    pub(crate) async fn post_message(
+        &self,
+        target: &Target,
+        mut body: Value,
+        nonce: &str,
+    ) -> Result<Reply, reqwest::Error> {
+        let mut request = self
+            .http
+            .post(self.message_url(target))
+            .header(USER_AGENT, USER_AGENT_VALUE);
+        if let Target::Channel(_) = target {
+            if let Some(object) = body.as_object_mut() {
+                object.insert("nonce".into(), Value::from(nonce));
+                object.insert("enforce_nonce".into(), Value::Bool(true));
+            }
+            if let Some(token) = &self.token {
+                request = request.header(AUTHORIZATION, format!("Bot {token}"));
+            }
+        }
+        let response = request.json(&body).send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(parse_reply(status, &headers, body))
+    }
+}
+
+fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn parse_reply(status: u16, headers: &HeaderMap, body: Value) -> Reply {
+    let retry_after = if status == 429 {
+        body.get("retry_after")
+            .and_then(Value::as_f64)
+            .or_else(|| header::<f64>(headers, "retry-after"))
+            .filter(|s| s.is_finite() && *s >= 0.0)
+    } else {
+        None
+    };
+    let scope: Option<String> = header(headers, "x-ratelimit-scope");
+    let global = status == 429
+        && (scope.as_deref() == Some("global")
+            || header::<String>(headers, "x-ratelimit-global").as_deref() == Some("true")
+            || body.get("global").and_then(Value::as_bool) == Some(true));
+    Reply {
+        status,
+        remaining: header(headers, "x-ratelimit-remaining"),
+        reset_after: header::<f64>(headers, "x-ratelimit-reset-after")
+            .filter(|s| s.is_finite() && *s >= 0.0),
+        retry_after,
+        global,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+    use serde_json::json;
+
+    #[test]
+    fn user_agent_has_discords_shape() {
+        assert!(USER_AGENT_VALUE.starts_with("DiscordBot (https://"));
+        assert!(USER_AGENT_VALUE.ends_with(&format!(", {})", env!("CARGO_PKG_VERSION"))));
+    }
+
+    #[test]
+    fn a_429_prefers_the_float_body_value() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        h.insert("x-ratelimit-scope", HeaderValue::from_static("user"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-reset-after", HeaderValue::from_static("1.250"));
+        let r = parse_reply(
+            429,
+            &h,
+            json!({"message": "You are being rate limited.", "retry_after": 1.25, "global": false}),
+        );
+        assert_eq!(
+            (r.retry_after, r.global, r.remaining, r.reset_after),
+            (Some(1.25), false, Some(0), Some(1.25))
+        );
+    }
+
+    #[test]
+    fn a_global_429_is_recognised_by_its_scope() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("1"));
+        h.insert("x-ratelimit-scope", HeaderValue::from_static("global"));
+        let r = parse_reply(429, &h, Value::Null);
+        assert_eq!(
+            (r.retry_after, r.global, r.remaining),
+            (Some(1.0), true, None)
+        );
+    }
+}

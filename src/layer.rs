@@ -1,0 +1,312 @@
+//! The `Layer`: classify by target, capture into an owned [`Record`], push to the queue.
+//!
+//! This is the only code that runs on application threads. It does no I/O, takes no lock
+//! shared with the flusher and does no Discord formatting: field values are formatted once
+//! into owned strings (they borrow from the caller's stack), span context is formatted once
+//! per span and shared by `Arc`.
+
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record as SpanValues};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::config::DiscordLayerBuilder;
+use crate::flusher::DiscordHandle;
+use crate::queue::Queues;
+use crate::record::Record;
+use crate::stats::DropReason;
+use crate::{Class, ConfigError, DiscordGuard};
+
+/// Crates whose events are never captured: the HTTP stack the flusher uses (it may emit from
+/// its own threads, such as a DNS resolver's) and this crate itself. Capturing them would
+/// feed the layer its own traffic.
+const IGNORED_CRATES: &[&str] = &[
+    "tracing_discord",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "hyper_rustls",
+    "h2",
+    "http_body_util",
+    "rustls",
+    "tokio_rustls",
+    "webpki",
+    "tokio",
+    "mio",
+    "want",
+    "tower",
+    "governor",
+];
+
+thread_local! {
+    /// Set for the whole life of the flusher thread: nothing it emits is captured.
+    static ON_FLUSHER_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Set while this thread captures an event, so an event emitted by a field's `Debug`
+    /// impl is counted instead of recursing.
+    static CAPTURING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as the flusher: the layer ignores everything emitted on it.
+pub(crate) fn mark_flusher_thread() {
+    ON_FLUSHER_THREAD.with(|f| f.set(true));
+}
+
+fn on_flusher_thread() -> bool {
+    ON_FLUSHER_THREAD.with(Cell::get)
+}
+
+/// `target` equals `prefix` or continues with `::`.
+fn has_prefix(target: &str, prefix: &str) -> bool {
+    target
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+fn is_ignored(target: &str) -> bool {
+    IGNORED_CRATES.iter().any(|c| has_prefix(target, c))
+}
+
+/// The `tracing-subscriber` layer that ships events to Discord.
+///
+/// Built with [`DiscordLayer::builder`] or [`DiscordLayer::from_env`]; composes like any
+/// layer (per-layer filters, `EnvFilter`, `reload`, several layers side by side).
+#[derive(Clone)]
+pub struct DiscordLayer {
+    queues: Arc<Queues>,
+    /// Classification prefixes, longest first.
+    prefixes: Arc<[(String, Class)]>,
+    enabled: [bool; 3],
+    handle: DiscordHandle,
+}
+
+impl fmt::Debug for DiscordLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordLayer")
+            .field("prefixes", &self.prefixes)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DiscordLayer {
+    /// Starts a configuration; see [`DiscordLayerBuilder`].
+    pub fn builder() -> DiscordLayerBuilder {
+        DiscordLayerBuilder::default()
+    }
+
+    /// Builds the layer from the environment variables of DESIGN section 3
+    /// (`DISCORD_TOKEN`, `DISCORD_API_BASE`, `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`,
+    /// `DISCORD_BATCH_SECS`). Every class needs a channel or a webhook.
+    pub fn from_env() -> Result<(DiscordLayer, DiscordGuard), ConfigError> {
+        DiscordLayerBuilder::default().with_env()?.build()
+    }
+
+    pub(crate) fn new(
+        queues: Arc<Queues>,
+        prefixes: Vec<(String, Class)>,
+        enabled: [bool; 3],
+        handle: DiscordHandle,
+    ) -> Self {
+        DiscordLayer {
+            queues,
+            prefixes: prefixes.into(),
+            enabled,
+            handle,
+        }
+    }
+
+    /// A handle for statistics and flushing, usable after the layer is installed.
+    pub fn handle(&self) -> DiscordHandle {
+        self.handle.clone()
+    }
+
+    /// The class an event with this target belongs to.
+    pub fn classify(&self, target: &str) -> Class {
+        self.prefixes
+            .iter()
+            .find(|(p, _)| has_prefix(target, p))
+            .map_or(Class::Log, |(_, c)| *c)
+    }
+}
+
+/// The span's context, formatted once: `name{field=value ...}`.
+struct SpanContext {
+    name: &'static str,
+    fields: String,
+    rendered: Arc<str>,
+}
+
+impl SpanContext {
+    fn render(name: &str, fields: &str) -> Arc<str> {
+        if fields.is_empty() {
+            Arc::from(name)
+        } else {
+            Arc::from(format!("{name}{{{fields}}}"))
+        }
+    }
+}
+
+/// Appends `key=value` pairs, space separated, to a string.
+struct SpanFieldWriter<'a>(&'a mut String);
+
+impl Visit for SpanFieldWriter<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = write!(self.0, "{}={}", field.name(), value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = write!(self.0, "{}={:?}", field.name(), value);
+    }
+}
+
+/// Collects an event's message and fields into owned strings.
+#[derive(Default)]
+struct EventVisitor {
+    message: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Visit for EventVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else if !field.name().starts_with("log.") {
+            self.fields.push((field.name(), value.to_owned()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else if !field.name().starts_with("log.") {
+            self.fields.push((field.name(), format!("{value:?}")));
+        }
+    }
+}
+
+/// Clears `CAPTURING` even if a field's `Debug` impl panics.
+struct CapturingGuard;
+
+impl Drop for CapturingGuard {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.set(false));
+    }
+}
+
+impl<S> Layer<S> for DiscordLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        if on_flusher_thread() || is_ignored(meta.target()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = String::new();
+        attrs.record(&mut SpanFieldWriter(&mut fields));
+        let rendered = SpanContext::render(meta.name(), &fields);
+        span.extensions_mut().insert(SpanContext {
+            name: meta.name(),
+            fields,
+            rendered,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: Context<'_, S>) {
+        if on_flusher_thread() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(context) = ext.get_mut::<SpanContext>() {
+            values.record(&mut SpanFieldWriter(&mut context.fields));
+            context.rendered = SpanContext::render(context.name, &context.fields);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let target = meta.target();
+        if on_flusher_thread() || is_ignored(target) {
+            return;
+        }
+        let class = self.classify(target);
+        if !self.enabled[class.index()] {
+            return;
+        }
+        if CAPTURING.with(|c| c.replace(true)) {
+            self.queues.count_dropped(class, DropReason::Reentrant);
+            return;
+        }
+        let capturing = CapturingGuard;
+        let mut visitor = EventVisitor::default();
+        event.record(&mut visitor);
+        let spans = ctx
+            .event_scope(event)
+            .map(|scope| {
+                scope
+                    .from_root()
+                    .filter_map(|span| {
+                        span.extensions()
+                            .get::<SpanContext>()
+                            .map(|c| Arc::clone(&c.rendered))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        drop(capturing);
+        self.queues.push(Record {
+            time: SystemTime::now(),
+            level: *meta.level(),
+            target,
+            class,
+            message: visitor.message,
+            fields: visitor.fields,
+            spans,
+            file: meta.file(),
+            line: meta.line(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_whole_path_segments() {
+        assert!(has_prefix("analytics", "analytics"));
+        assert!(has_prefix("analytics::commands", "analytics"));
+        assert!(!has_prefix("analytics_extra", "analytics"));
+        assert!(!has_prefix("my::analytics", "analytics"));
+    }
+
+    #[test]
+    fn http_stack_and_self_are_ignored() {
+        for t in [
+            "reqwest::connect",
+            "hyper_util::client",
+            "h2",
+            "rustls::conn",
+            "tracing_discord::flusher",
+        ] {
+            assert!(is_ignored(t), "{t}");
+        }
+        assert!(!is_ignored("my_bot"));
+        assert!(!is_ignored("hyperion"));
+    }
+}
