@@ -1,1 +1,69 @@
-fn main() {}
+//! A simulated Discord bot that logs with plain tracing macros in all three classes.
+//!
+//! `cargo run --example bot` runs it against the built-in emulator (no token needed) and
+//! prints what each channel received; with `DISCORD_TOKEN` and channel ids (or webhooks) in
+//! the environment it posts to that Discord instead. The last line on stdout is the summary.
+
+mod common;
+
+use std::time::Duration;
+
+use tracing::{debug, error, info, info_span, warn, Instrument};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+const COMMANDS: [&str; 5] = ["ping", "play", "skip", "queue", "help"];
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (builder, emulator) = common::builder(Duration::from_secs(2))?;
+    let (discord, guard) = builder.build()?;
+    tracing_subscriber::registry()
+        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(discord)
+        .init();
+
+    info!(shards = 2, "bot starting");
+    let mut shards = Vec::new();
+    for shard in 0..2u32 {
+        shards.push(tokio::spawn(run_shard(shard).instrument(info_span!("shard", id = shard))));
+    }
+    for s in shards {
+        s.await?;
+    }
+    info!("bot shutting down");
+
+    let stats = guard.shutdown();
+    if let Some(emulator) = &emulator {
+        common::print_channels(emulator);
+    }
+    println!("{}", stats.summary_line());
+    Ok(())
+}
+
+/// One shard's life: heartbeats, commands, a slow one, and a failure.
+async fn run_shard(shard: u32) {
+    info!(gateway = "wss://gateway.discord.gg", "connected to gateway");
+    for tick in 0u64..12 {
+        let heartbeat_ms = 38 + (tick * 7 + u64::from(shard) * 13) % 40;
+        info!(target: "diagnostics", shard, heartbeat_ms, guilds = 1200 + shard * 17, "gateway heartbeat");
+        let command = COMMANDS[(tick as usize + shard as usize) % COMMANDS.len()];
+        let user_id = 80_351_110_224_678_912u64 + tick * 31 + u64::from(shard);
+        async {
+            let latency_ms = 12 + (tick * 11) % 90;
+            debug!(user_id, "parsing arguments");
+            info!(target: "analytics", command, user_id, latency_ms, "command used");
+            if latency_ms > 80 {
+                warn!(latency_ms, "slow command");
+            }
+            if shard == 1 && tick == 7 {
+                error!(guild_id = 613_425_648_685_547_541u64, status = 503, "failed to fetch guild config @everyone");
+            }
+        }
+        .instrument(info_span!("command", name = command))
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    info!(target: "diagnostics", shard, "shard disconnected cleanly");
+}
