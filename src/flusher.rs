@@ -45,7 +45,10 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_RATE_LIMITED: u32 = 20;
 /// When a 429 carries no usable wait, wait this long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// How often a flush or shutdown looks whether the lanes are idle.
+/// ERROR messages a lane may hold before further ERRORs are dropped (and counted); bounds
+/// memory while a destination does not answer.
+const URGENT_OUTBOX_MAX: usize = 100;
+/// How often a shutdown looks whether the lanes are idle.
 const IDLE_POLL: Duration = Duration::from_millis(5);
 
 enum Command {
@@ -257,6 +260,8 @@ struct Flusher {
     token_invalid: Cell<bool>,
     /// Drops already announced in a message, per class.
     announced_drops: [Cell<u64>; 3],
+    /// Rung by a lane that has posted everything it had.
+    lane_idle: Notify,
 }
 
 impl Flusher {
@@ -290,6 +295,7 @@ impl Flusher {
             global_blocked_until: Cell::new(None),
             token_invalid: Cell::new(false),
             announced_drops: Default::default(),
+            lane_idle: Notify::new(),
         }
     }
 
@@ -301,43 +307,30 @@ impl Flusher {
         for lane in &self.lanes {
             tokio::task::spawn_local(Rc::clone(&self).drive_lane(Rc::clone(lane)));
         }
-        let now = Instant::now();
-        let mut due: Vec<Instant> = self
-            .lanes
-            .iter()
-            .map(|l| now + self.interval(l.class))
-            .collect();
+        let start = Instant::now();
+        let mut due: Vec<Instant> = self.lanes.iter().map(|l| start + self.interval(l.class)).collect();
+        let mut flush_waiters: Vec<std_mpsc::SyncSender<()>> = Vec::new();
         loop {
-            let next = due
+            // Only idle lanes have a deadline: a busy lane is looked at again when it goes
+            // idle (`lane_idle`), so a due batch never spins the loop.
+            let next = self
+                .lanes
                 .iter()
+                .zip(&due)
+                .filter(|(lane, _)| lane.idle())
+                .map(|(_, due)| *due)
                 .min()
-                .copied()
-                .unwrap_or_else(|| now + Duration::from_secs(3600));
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let command = tokio::select! {
                 _ = sleep_until(next) => None,
                 _ = self.queues.woken() => None,
+                _ = self.lane_idle.notified() => None,
                 c = commands.recv() => Some(c),
             };
             self.take_urgent();
-            let now = Instant::now();
-            let everything = command.is_some();
-            for (i, lane) in self.lanes.iter().enumerate() {
-                if everything || now >= due[i] || self.queues.over_high_water(lane.class) {
-                    self.take_batch(lane.class);
-                    due[i] = now + self.interval(lane.class);
-                }
-            }
             match command {
                 None => {}
-                Some(Some(Command::Flush { reply })) => {
-                    let me = Rc::clone(&self);
-                    tokio::task::spawn_local(async move {
-                        while !me.all_idle() {
-                            sleep(IDLE_POLL).await;
-                        }
-                        let _ = reply.send(());
-                    });
-                }
+                Some(Some(Command::Flush { reply })) => flush_waiters.push(reply),
                 Some(Some(Command::Shutdown { deadline, reply })) => {
                     self.shutdown(deadline.into()).await;
                     let _ = reply.send(());
@@ -345,9 +338,24 @@ impl Flusher {
                 }
                 // Every handle and the guard are gone: nothing can ask for more.
                 Some(None) => {
-                    self.shutdown(Instant::now() + self.config.shutdown_timeout)
-                        .await;
+                    self.shutdown(Instant::now() + self.config.shutdown_timeout).await;
                     return;
+                }
+            }
+            let now = Instant::now();
+            for (lane, due) in self.lanes.iter().zip(due.iter_mut()) {
+                // Backpressure: a class is drained only when its lane has posted everything
+                // before, so a stuck Discord fills the bounded queue (and drops are counted
+                // there) instead of growing the outbox without bound.
+                let wanted = !flush_waiters.is_empty() || now >= *due || self.queues.over_high_water(lane.class);
+                if lane.idle() && wanted {
+                    self.take_batch(lane.class);
+                    *due = now + self.interval(lane.class);
+                }
+            }
+            if !flush_waiters.is_empty() && self.all_idle() {
+                for reply in flush_waiters.drain(..) {
+                    let _ = reply.send(());
                 }
             }
         }
@@ -379,6 +387,12 @@ impl Flusher {
                 .cloned()
                 .collect();
             if records.is_empty() {
+                continue;
+            }
+            if lane.outbox.borrow().len() >= URGENT_OUTBOX_MAX {
+                // Discord is not keeping up (or not answering): keep memory bounded.
+                let counters = self.queues.counters.class(lane.class);
+                counters.drop_events(DropReason::QueueFull, records.len() as u64);
                 continue;
             }
             let messages = render::render_errors(&records);
@@ -453,6 +467,7 @@ impl Flusher {
         loop {
             let next = lane.outbox.borrow_mut().pop_front();
             let Some(message) = next else {
+                self.lane_idle.notify_one();
                 lane.ready.notified().await;
                 continue;
             };

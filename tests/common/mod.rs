@@ -1,0 +1,85 @@
+//! Shared set-up for the integration tests: an emulator with a channel per class, and
+//! bounded waiting.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tracing_discord::mock::MockDiscord;
+use tracing_discord::{Class, Destination, DiscordLayer, DiscordLayerBuilder};
+
+pub struct Setup {
+    pub mock: MockDiscord,
+    /// Channel ids by class index: analytics, diagnostics, log.
+    pub channels: [u64; 3],
+}
+
+impl Setup {
+    pub fn new() -> Self {
+        let mock = MockDiscord::start().expect("emulator starts");
+        let channels = Class::ALL.map(|c| mock.add_channel(c.name()));
+        Setup { mock, channels }
+    }
+
+    pub fn channel(&self, class: Class) -> u64 {
+        self.channels[Class::ALL.iter().position(|c| *c == class).unwrap()]
+    }
+
+    /// A builder routed to the three channels with the given batch interval.
+    pub fn builder(&self, interval: Duration) -> DiscordLayerBuilder {
+        let mut b = DiscordLayer::builder()
+            .bot_token(self.mock.bot_token())
+            .api_base(self.mock.api_base())
+            .batch_interval(interval)
+            .shutdown_timeout(Duration::from_secs(10));
+        for class in Class::ALL {
+            b = b.route(class, Destination::channel(self.channel(class)));
+        }
+        b
+    }
+
+    pub fn messages(&self, class: Class) -> Vec<Value> {
+        self.mock.messages(self.channel(class))
+    }
+
+    /// The lines of every code block posted to `class`, in order, without timestamps
+    /// (everything after the `HH:MM:SS ` prefix).
+    pub fn lines(&self, class: Class) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in self.messages(class) {
+            let mut blocks: Vec<String> = m["content"].as_str().map(str::to_owned).into_iter().collect();
+            for e in m["embeds"].as_array().into_iter().flatten() {
+                if let Some(d) = e["description"].as_str() {
+                    blocks.push(d.to_owned());
+                }
+            }
+            for b in blocks {
+                if let Some(body) = b.strip_prefix("```\n").and_then(|b| b.strip_suffix("\n```")) {
+                    out.extend(body.split('\n').map(strip_time));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Drops a leading `HH:MM:SS ` (every event line has one; notices have none).
+fn strip_time(line: &str) -> String {
+    let b = line.as_bytes();
+    let timed = b.len() >= 9 && b[2] == b':' && b[5] == b':' && b[8] == b' ';
+    if timed { line[9..].to_owned() } else { line.to_owned() }
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
