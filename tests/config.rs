@@ -1,0 +1,112 @@
+//! Bad configuration is a clear `Err` naming the value, never a panic; good configuration
+//! builds in a plain `fn main` and inside either tokio flavour.
+
+use std::time::Duration;
+
+use tracing_discord::{Class, ConfigError, Destination, DiscordLayer, DiscordLayerBuilder};
+
+const HOOK: &str = "https://discord.com/api/webhooks/123456789012345678/abcDEF-ghi_jkl";
+
+fn all_webhooks() -> DiscordLayerBuilder {
+    let mut b = DiscordLayer::builder();
+    for class in Class::ALL {
+        b = b.route(class, Destination::webhook(HOOK));
+    }
+    b
+}
+
+fn err(b: DiscordLayerBuilder) -> ConfigError {
+    b.build().map(|_| ()).expect_err("configuration must be refused")
+}
+
+#[test]
+fn an_empty_token_is_refused() {
+    assert_eq!(err(all_webhooks().bot_token("")), ConfigError::EmptyToken);
+    assert_eq!(err(all_webhooks().bot_token("   ")), ConfigError::EmptyToken);
+    assert_eq!(ConfigError::EmptyToken.to_string(), "the Discord bot token is empty");
+}
+
+#[test]
+fn a_non_numeric_channel_id_is_refused_by_name() {
+    let e = err(all_webhooks().bot_token("t").route(Class::Diagnostics, Destination::channel("#diagnostics")));
+    assert_eq!(e, ConfigError::InvalidChannelId { class: Class::Diagnostics, value: "#diagnostics".into() });
+    assert_eq!(
+        e.to_string(),
+        "channel id \"#diagnostics\" for class diagnostics is not a numeric Discord id (a snowflake such as 1234567890123456789)"
+    );
+}
+
+#[test]
+fn a_malformed_webhook_url_is_refused() {
+    let e = err(all_webhooks().route(Class::Log, Destination::webhook("https://discord.com/api/webhooks/123/")));
+    assert_eq!(
+        e,
+        ConfigError::InvalidWebhookUrl {
+            class: Class::Log,
+            reason: "the webhook token is missing or has characters Discord never uses".into()
+        }
+    );
+    let e = err(all_webhooks().route(Class::Log, Destination::webhook("not a url")));
+    assert!(e.to_string().starts_with("webhook URL for class log is malformed: not a URL"), "{e}");
+}
+
+#[test]
+fn a_class_without_destination_is_refused_unless_skipped() {
+    let b = DiscordLayer::builder()
+        .route(Class::Log, Destination::webhook(HOOK))
+        .route(Class::Diagnostics, Destination::webhook(HOOK));
+    let e = err(b.clone());
+    assert_eq!(e, ConfigError::MissingDestination { class: Class::Analytics });
+    assert_eq!(
+        e.to_string(),
+        "class analytics has no destination: route it with .route(Class::Analytics, ..), set DISCORD_ANALYTICS_CHANNEL or DISCORD_ANALYTICS_WEBHOOK, or drop its events with .skip(Class::Analytics)"
+    );
+    let (_layer, guard) = b.skip(Class::Analytics).build().unwrap();
+    drop(guard);
+}
+
+#[test]
+fn a_channel_without_token_is_refused() {
+    let e = err(all_webhooks().route(Class::Log, Destination::channel(42u64)));
+    assert_eq!(e, ConfigError::MissingToken { class: Class::Log });
+}
+
+#[test]
+fn impossible_settings_are_refused() {
+    assert_eq!(
+        err(all_webhooks().batch_interval(Duration::ZERO)),
+        ConfigError::InvalidSetting { name: "batch_interval", value: "0ns".into() }
+    );
+    assert_eq!(
+        err(all_webhooks().queue_capacity(0)),
+        ConfigError::InvalidSetting { name: "queue_capacity", value: "0".into() }
+    );
+    assert_eq!(
+        err(all_webhooks().api_base("discord.com/api")),
+        ConfigError::InvalidApiBase { value: "discord.com/api".into() }
+    );
+}
+
+#[test]
+fn a_webhook_token_never_shows_in_debug_output() {
+    let shown = format!("{:?}", Destination::webhook(HOOK));
+    assert_eq!(shown, "Destination::webhook(id 123456789012345678)");
+}
+
+#[test]
+fn builds_in_plain_main() {
+    let (_layer, guard) = all_webhooks().build().unwrap();
+    drop(guard);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn builds_inside_a_current_thread_runtime() {
+    let (_layer, guard) = all_webhooks().build().unwrap();
+    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_inside_a_multi_thread_runtime() {
+    let (_layer, guard) = all_webhooks().build().unwrap();
+    drop(guard);
+}

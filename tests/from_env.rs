@@ -1,0 +1,43 @@
+//! `from_env` reads the variables of DESIGN section 3. One test in this binary, because
+//! environment variables are process-wide.
+
+use tracing_discord::{ConfigError, DiscordLayer};
+
+#[test]
+fn from_env_reads_the_documented_variables() {
+    for v in [
+        "DISCORD_TOKEN",
+        "DISCORD_API_BASE",
+        "DISCORD_ANALYTICS_CHANNEL",
+        "DISCORD_DIAGNOSTICS_CHANNEL",
+        "DISCORD_LOG_CHANNEL",
+        "DISCORD_ANALYTICS_WEBHOOK",
+        "DISCORD_DIAGNOSTICS_WEBHOOK",
+        "DISCORD_LOG_WEBHOOK",
+        "DISCORD_BATCH_SECS",
+    ] {
+        std::env::remove_var(v);
+    }
+    std::env::set_var("DISCORD_TOKEN", "token");
+    std::env::set_var("DISCORD_ANALYTICS_CHANNEL", "111");
+    std::env::set_var("DISCORD_DIAGNOSTICS_CHANNEL", "222");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(e, ConfigError::MissingDestination { class: tracing_discord::Class::Log });
+
+    std::env::set_var("DISCORD_LOG_WEBHOOK", "https://discord.com/api/webhooks/333/tok");
+    std::env::set_var("DISCORD_BATCH_SECS", "soon");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(e, ConfigError::InvalidEnv { var: "DISCORD_BATCH_SECS", value: "soon".into() });
+
+    std::env::set_var("DISCORD_BATCH_SECS", "30");
+    std::env::set_var("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10");
+    let (_layer, guard) = DiscordLayer::from_env().unwrap();
+    drop(guard);
+
+    std::env::set_var("DISCORD_ANALYTICS_CHANNEL", "analytics");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e,
+        ConfigError::InvalidChannelId { class: tracing_discord::Class::Analytics, value: "analytics".into() }
+    );
+}
