@@ -27,7 +27,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     info!(shards = 2, "bot starting");
     let mut shards = Vec::new();
     for shard in 0..2u32 {
-        shards.push(tokio::spawn(run_shard(shard).instrument(info_span!("shard", id = shard))));
+        shards.push(tokio::spawn(
+            run_shard(shard).instrument(info_span!("shard", id = shard)),
+        ));
     }
     for s in shards {
         s.await?;
@@ -58,7 +60,11 @@ async fn run_shard(shard: u32) {
                 warn!(latency_ms, "slow command");
             }
             if shard == 1 && tick == 7 {
-                error!(guild_id = 613_425_648_685_547_541u64, status = 503, "failed to fetch guild config @everyone");
+                error!(
+                    guild_id = 613_425_648_685_547_541u64,
+                    status = 503,
+                    "failed to fetch guild config @everyone"
+                );
             }
         }
         .instrument(info_span!("command", name = command))

@@ -76,7 +76,11 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
             _ => event!(target: "replay", Level::INFO, "{line}"),
         }
     }
-    eprintln!("replay: emitted {} events in {:.2?}; waiting for delivery", lines.len(), started.elapsed());
+    eprintln!(
+        "replay: emitted {} events in {:.2?}; waiting for delivery",
+        lines.len(),
+        started.elapsed()
+    );
     let stats = guard.shutdown();
     eprintln!("replay: done in {:.2?}", started.elapsed());
 
@@ -84,14 +88,25 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Some(emulator) = &emulator {
         let missing = missing_lines(&lines, &emulator.mock.all_messages());
         if missing.is_empty() {
-            println!("verified: all {} lines arrived in the emulator, each exactly once", lines.len());
+            println!(
+                "verified: all {} lines arrived in the emulator, each exactly once",
+                lines.len()
+            );
         } else {
             ok = false;
-            println!("NOT verified: {} lines missing or duplicated, e.g. {:?}", missing.len(), &missing[..missing.len().min(3)]);
+            println!(
+                "NOT verified: {} lines missing or duplicated, e.g. {:?}",
+                missing.len(),
+                &missing[..missing.len().min(3)]
+            );
         }
     }
     println!("{}", stats.summary_line());
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The level a log line names: a word such as `ERROR`, `[warn]`, `INFO`, or Android's
@@ -100,7 +115,9 @@ fn level_of(line: &str) -> Level {
     for token in line.split_whitespace().take(8) {
         let word = token.trim_matches(|c: char| !c.is_ascii_alphanumeric());
         let level = match word.to_ascii_uppercase().as_str() {
-            "ERROR" | "ERR" | "FATAL" | "CRIT" | "CRITICAL" | "SEVERE" | "EMERG" | "ALERT" => Level::ERROR,
+            "ERROR" | "ERR" | "FATAL" | "CRIT" | "CRITICAL" | "SEVERE" | "EMERG" | "ALERT" => {
+                Level::ERROR
+            }
             "WARN" | "WARNING" => Level::WARN,
             "INFO" | "NOTICE" => Level::INFO,
             "DEBUG" => Level::DEBUG,
@@ -136,18 +153,26 @@ fn missing_lines(sent: &[String], messages: &[(u64, Value)]) -> Vec<String> {
                 pending_error.push_str(description);
                 // A split ERROR is titled "(i/n)"; it is whole at its last part.
                 let whole = match title.rsplit_once('(') {
-                    Some((_, part)) => part.split_once('/').is_none_or(|(i, n)| n.trim_end_matches(')') == i),
+                    Some((_, part)) => part
+                        .split_once('/')
+                        .is_none_or(|(i, n)| n.trim_end_matches(')') == i),
                     None => true,
                 };
                 if whole {
-                    *got.entry(std::mem::take(&mut pending_error).trim_end().to_owned()).or_default() += 1;
+                    *got.entry(std::mem::take(&mut pending_error).trim_end().to_owned())
+                        .or_default() += 1;
                 }
             } else {
                 blocks.push(description);
             }
         }
         for block in blocks {
-            let Some(body) = block.strip_prefix("```\n").and_then(|b| b.strip_suffix("\n```")) else { continue };
+            let Some(body) = block
+                .strip_prefix("```\n")
+                .and_then(|b| b.strip_suffix("\n```"))
+            else {
+                continue;
+            };
             for line in body.split('\n') {
                 let line = line.replace('\u{200B}', "");
                 let text = line.strip_prefix(CONTINUED).unwrap_or(&line);

@@ -390,7 +390,7 @@ impl DiscordLayerBuilder {
         }
         // Longest prefix first, so `analytics::internal` can override `analytics`.
         let mut prefixes = self.prefixes;
-        prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        prefixes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(Config {
             token,
             api_base: api_base.unwrap_or_else(|| DEFAULT_API_BASE.to_owned()),

@@ -308,7 +308,11 @@ impl Flusher {
             tokio::task::spawn_local(Rc::clone(&self).drive_lane(Rc::clone(lane)));
         }
         let start = Instant::now();
-        let mut due: Vec<Instant> = self.lanes.iter().map(|l| start + self.interval(l.class)).collect();
+        let mut due: Vec<Instant> = self
+            .lanes
+            .iter()
+            .map(|l| start + self.interval(l.class))
+            .collect();
         let mut flush_waiters: Vec<std_mpsc::SyncSender<()>> = Vec::new();
         loop {
             // Only idle lanes have a deadline: a busy lane is looked at again when it goes
@@ -338,7 +342,8 @@ impl Flusher {
                 }
                 // Every handle and the guard are gone: nothing can ask for more.
                 Some(None) => {
-                    self.shutdown(Instant::now() + self.config.shutdown_timeout).await;
+                    self.shutdown(Instant::now() + self.config.shutdown_timeout)
+                        .await;
                     return;
                 }
             }
@@ -347,7 +352,9 @@ impl Flusher {
                 // Backpressure: a class is drained only when its lane has posted everything
                 // before, so a stuck Discord fills the bounded queue (and drops are counted
                 // there) instead of growing the outbox without bound.
-                let wanted = !flush_waiters.is_empty() || now >= *due || self.queues.over_high_water(lane.class);
+                let wanted = !flush_waiters.is_empty()
+                    || now >= *due
+                    || self.queues.over_high_water(lane.class);
                 if lane.idle() && wanted {
                     self.take_batch(lane.class);
                     *due = now + self.interval(lane.class);

@@ -686,7 +686,7 @@ mod tests {
     fn a_long_line_is_split_at_characters_and_joins_back() {
         let text = format!("{}ý{}", "a".repeat(1999), "b".repeat(100));
         let r = rec(Level::WARN, &text);
-        let out = render_batch(Class::Log, &[r.clone()], &opts());
+        let out = render_batch(Class::Log, std::slice::from_ref(&r), &opts());
         assert!(out.iter().all(Message::is_valid));
         let lines = lines_of(&out);
         assert_eq!(lines.len(), 2);

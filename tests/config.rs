@@ -16,20 +16,36 @@ fn all_webhooks() -> DiscordLayerBuilder {
 }
 
 fn err(b: DiscordLayerBuilder) -> ConfigError {
-    b.build().map(|_| ()).expect_err("configuration must be refused")
+    b.build()
+        .map(|_| ())
+        .expect_err("configuration must be refused")
 }
 
 #[test]
 fn an_empty_token_is_refused() {
     assert_eq!(err(all_webhooks().bot_token("")), ConfigError::EmptyToken);
-    assert_eq!(err(all_webhooks().bot_token("   ")), ConfigError::EmptyToken);
-    assert_eq!(ConfigError::EmptyToken.to_string(), "the Discord bot token is empty");
+    assert_eq!(
+        err(all_webhooks().bot_token("   ")),
+        ConfigError::EmptyToken
+    );
+    assert_eq!(
+        ConfigError::EmptyToken.to_string(),
+        "the Discord bot token is empty"
+    );
 }
 
 #[test]
 fn a_non_numeric_channel_id_is_refused_by_name() {
-    let e = err(all_webhooks().bot_token("t").route(Class::Diagnostics, Destination::channel("#diagnostics")));
-    assert_eq!(e, ConfigError::InvalidChannelId { class: Class::Diagnostics, value: "#diagnostics".into() });
+    let e = err(all_webhooks()
+        .bot_token("t")
+        .route(Class::Diagnostics, Destination::channel("#diagnostics")));
+    assert_eq!(
+        e,
+        ConfigError::InvalidChannelId {
+            class: Class::Diagnostics,
+            value: "#diagnostics".into()
+        }
+    );
     assert_eq!(
         e.to_string(),
         "channel id \"#diagnostics\" for class diagnostics is not a numeric Discord id (a snowflake such as 1234567890123456789)"
@@ -38,7 +54,10 @@ fn a_non_numeric_channel_id_is_refused_by_name() {
 
 #[test]
 fn a_malformed_webhook_url_is_refused() {
-    let e = err(all_webhooks().route(Class::Log, Destination::webhook("https://discord.com/api/webhooks/123/")));
+    let e = err(all_webhooks().route(
+        Class::Log,
+        Destination::webhook("https://discord.com/api/webhooks/123/"),
+    ));
     assert_eq!(
         e,
         ConfigError::InvalidWebhookUrl {
@@ -47,7 +66,11 @@ fn a_malformed_webhook_url_is_refused() {
         }
     );
     let e = err(all_webhooks().route(Class::Log, Destination::webhook("not a url")));
-    assert!(e.to_string().starts_with("webhook URL for class log is malformed: not a URL"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("webhook URL for class log is malformed: not a URL"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -56,7 +79,12 @@ fn a_class_without_destination_is_refused_unless_skipped() {
         .route(Class::Log, Destination::webhook(HOOK))
         .route(Class::Diagnostics, Destination::webhook(HOOK));
     let e = err(b.clone());
-    assert_eq!(e, ConfigError::MissingDestination { class: Class::Analytics });
+    assert_eq!(
+        e,
+        ConfigError::MissingDestination {
+            class: Class::Analytics
+        }
+    );
     assert_eq!(
         e.to_string(),
         "class analytics has no destination: route it with .route(Class::Analytics, ..), set DISCORD_ANALYTICS_CHANNEL or DISCORD_ANALYTICS_WEBHOOK, or drop its events with .skip(Class::Analytics)"
@@ -75,15 +103,23 @@ fn a_channel_without_token_is_refused() {
 fn impossible_settings_are_refused() {
     assert_eq!(
         err(all_webhooks().batch_interval(Duration::ZERO)),
-        ConfigError::InvalidSetting { name: "batch_interval", value: "0ns".into() }
+        ConfigError::InvalidSetting {
+            name: "batch_interval",
+            value: "0ns".into()
+        }
     );
     assert_eq!(
         err(all_webhooks().queue_capacity(0)),
-        ConfigError::InvalidSetting { name: "queue_capacity", value: "0".into() }
+        ConfigError::InvalidSetting {
+            name: "queue_capacity",
+            value: "0".into()
+        }
     );
     assert_eq!(
         err(all_webhooks().api_base("discord.com/api")),
-        ConfigError::InvalidApiBase { value: "discord.com/api".into() }
+        ConfigError::InvalidApiBase {
+            value: "discord.com/api".into()
+        }
     );
 }
 

@@ -22,12 +22,26 @@ fn from_env_reads_the_documented_variables() {
     std::env::set_var("DISCORD_ANALYTICS_CHANNEL", "111");
     std::env::set_var("DISCORD_DIAGNOSTICS_CHANNEL", "222");
     let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
-    assert_eq!(e, ConfigError::MissingDestination { class: tracing_discord::Class::Log });
+    assert_eq!(
+        e,
+        ConfigError::MissingDestination {
+            class: tracing_discord::Class::Log
+        }
+    );
 
-    std::env::set_var("DISCORD_LOG_WEBHOOK", "https://discord.com/api/webhooks/333/tok");
+    std::env::set_var(
+        "DISCORD_LOG_WEBHOOK",
+        "https://discord.com/api/webhooks/333/tok",
+    );
     std::env::set_var("DISCORD_BATCH_SECS", "soon");
     let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
-    assert_eq!(e, ConfigError::InvalidEnv { var: "DISCORD_BATCH_SECS", value: "soon".into() });
+    assert_eq!(
+        e,
+        ConfigError::InvalidEnv {
+            var: "DISCORD_BATCH_SECS",
+            value: "soon".into()
+        }
+    );
 
     std::env::set_var("DISCORD_BATCH_SECS", "30");
     std::env::set_var("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10");
@@ -38,6 +52,9 @@ fn from_env_reads_the_documented_variables() {
     let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
     assert_eq!(
         e,
-        ConfigError::InvalidChannelId { class: tracing_discord::Class::Analytics, value: "analytics".into() }
+        ConfigError::InvalidChannelId {
+            class: tracing_discord::Class::Analytics,
+            value: "analytics".into()
+        }
     );
 }

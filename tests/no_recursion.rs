@@ -2,6 +2,8 @@
 //! own events (hyper, reqwest, h2, rustls) and the crate's never re-enter the queues.
 //! One test in this binary, because the global default can be set only once per process.
 
+#![cfg(feature = "mock")]
+
 mod common;
 
 use std::time::Duration;
@@ -26,10 +28,16 @@ fn one_event_is_one_request_and_nothing_feeds_back() {
     let s = Setup::new();
     let interval = Duration::from_millis(300);
     let (layer, guard) = s.builder(interval).build().unwrap();
-    tracing_subscriber::registry().with(EnvFilter::new("trace")).with(layer).init();
+    tracing_subscriber::registry()
+        .with(EnvFilter::new("trace"))
+        .with(layer)
+        .init();
 
     info!("exactly once");
-    assert!(wait_until(Duration::from_secs(3), || guard.stats().delivered == 1));
+    assert!(wait_until(Duration::from_secs(3), || guard
+        .stats()
+        .delivered
+        == 1));
     // Three more intervals: nothing the flusher or the emulator emitted may be queued.
     std::thread::sleep(interval * 3 + Duration::from_millis(100));
     let stats = guard.stats();
@@ -41,7 +49,10 @@ fn one_event_is_one_request_and_nothing_feeds_back() {
     // captures: it is counted, not captured, and nothing recurses or deadlocks.
     info!(value = ?Noisy, "outer");
     let stats = guard.shutdown();
-    assert_eq!(stats.class(Class::Log).dropped_for(DropReason::Reentrant), 1);
+    assert_eq!(
+        stats.class(Class::Log).dropped_for(DropReason::Reentrant),
+        1
+    );
     assert_eq!((stats.events, stats.delivered, stats.dropped), (3, 2, 1));
     assert_eq!(
         s.lines(Class::Log),

@@ -1,5 +1,7 @@
 //! The pipeline end to end: the real layer, real HTTP, the built-in emulator.
 
+#![cfg(feature = "mock")]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -31,9 +33,21 @@ fn each_class_lands_in_its_own_channel_only() {
             " INFO analytics::commands: command used command=play",
         ]
     );
-    assert_eq!(s.lines(Class::Diagnostics), [" INFO diagnostics: heartbeat heartbeat_ms=41"]);
-    assert_eq!(s.lines(Class::Log), [" INFO my_bot::gateway: connected", " INFO analyticsish: not analytics"]);
-    assert_eq!((stats.events, stats.delivered, stats.dropped, stats.messages), (5, 5, 0, 3));
+    assert_eq!(
+        s.lines(Class::Diagnostics),
+        [" INFO diagnostics: heartbeat heartbeat_ms=41"]
+    );
+    assert_eq!(
+        s.lines(Class::Log),
+        [
+            " INFO my_bot::gateway: connected",
+            " INFO analyticsish: not analytics"
+        ]
+    );
+    assert_eq!(
+        (stats.events, stats.delivered, stats.dropped, stats.messages),
+        (5, 5, 0, 3)
+    );
 }
 
 #[test]
@@ -50,8 +64,14 @@ fn configured_prefixes_reroute_targets() {
         info!(target: "analytics::internal", "cache refreshed");
     });
     guard.shutdown();
-    assert_eq!(s.lines(Class::Diagnostics), [" INFO metrics::db: pool size"]);
-    assert_eq!(s.lines(Class::Log), [" INFO analytics::internal: cache refreshed"]);
+    assert_eq!(
+        s.lines(Class::Diagnostics),
+        [" INFO metrics::db: pool size"]
+    );
+    assert_eq!(
+        s.lines(Class::Log),
+        [" INFO analytics::internal: cache refreshed"]
+    );
     assert!(s.messages(Class::Analytics).is_empty());
 }
 
@@ -64,16 +84,25 @@ fn an_error_is_posted_at_once_despite_a_long_interval() {
         info!("waits for the batch");
         error!(attempt = 3, "database unreachable");
     });
-    assert!(wait_until(Duration::from_secs(1), || !s.messages(Class::Log).is_empty()));
+    assert!(wait_until(Duration::from_secs(1), || !s
+        .messages(Class::Log)
+        .is_empty()));
     let waited = emitted.elapsed();
     assert!(waited < Duration::from_secs(1), "took {waited:?}");
     let messages = s.messages(Class::Log);
-    assert_eq!(messages.len(), 1, "only the ERROR, the INFO waits for its batch");
+    assert_eq!(
+        messages.len(),
+        1,
+        "only the ERROR, the INFO waits for its batch"
+    );
     let embed = &messages[0]["embeds"][0];
     assert_eq!(embed["title"], "ERROR pipeline");
     assert_eq!(embed["description"], "database unreachable");
     assert_eq!(embed["color"], 0xE74C3C);
-    assert_eq!(embed["fields"], json!([{"name": "attempt", "value": "3", "inline": true}]));
+    assert_eq!(
+        embed["fields"],
+        json!([{"name": "attempt", "value": "3", "inline": true}])
+    );
     let stats = guard.shutdown();
     assert_eq!((stats.events, stats.delivered), (2, 2));
 }
@@ -90,15 +119,25 @@ fn a_batch_arrives_after_the_interval_in_emission_order_in_one_message() {
         }
     });
     std::thread::sleep(Duration::from_millis(300));
-    assert!(s.messages(Class::Log).is_empty(), "nothing before the interval");
-    assert!(wait_until(Duration::from_secs(3), || !s.messages(Class::Log).is_empty()));
+    assert!(
+        s.messages(Class::Log).is_empty(),
+        "nothing before the interval"
+    );
+    assert!(wait_until(Duration::from_secs(3), || !s
+        .messages(Class::Log)
+        .is_empty()));
     assert!(started.elapsed() >= interval);
-    let expected: Vec<String> = (0..40).map(|i| format!(" INFO pipeline: event i={i}")).collect();
+    let expected: Vec<String> = (0..40)
+        .map(|i| format!(" INFO pipeline: event i={i}"))
+        .collect();
     assert_eq!(s.lines(Class::Log), expected);
     // 40 lines of about 30 characters fit one content block.
     assert_eq!(s.messages(Class::Log).len(), 1);
     let stats = guard.shutdown();
-    assert_eq!((stats.delivered, stats.messages, stats.requests), (40, 1, 1));
+    assert_eq!(
+        (stats.delivered, stats.messages, stats.requests),
+        (40, 1, 1)
+    );
 }
 
 #[test]
@@ -113,7 +152,10 @@ fn every_message_is_within_limits_and_pings_nobody() {
     });
     let stats = guard.shutdown();
     assert_eq!((stats.events, stats.delivered, stats.dropped), (3, 3, 0));
-    assert_eq!(s.mock.status_counts().into_iter().collect::<Vec<_>>(), [(200, stats.requests)]);
+    assert_eq!(
+        s.mock.status_counts().into_iter().collect::<Vec<_>>(),
+        [(200, stats.requests)]
+    );
     for r in s.mock.requests() {
         assert_eq!(r.body["allowed_mentions"], json!({"parse": []}));
         assert!(r.allowed_mentions_parse.is_empty());
@@ -184,7 +226,11 @@ async fn dropping_the_guard_inside_async_main_delivers_everything() {
 #[test]
 fn the_guard_flushes_after_the_applications_runtime_is_gone() {
     let s = Setup::new();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let (layer, guard) = runtime.block_on(async { s.builder(LONG).build().unwrap() });
     emit_50(layer);
     drop(runtime);
@@ -202,7 +248,10 @@ fn explicit_flush_delivers_without_stopping() {
     assert_eq!(s.lines(Class::Log), [" INFO pipeline: first"]);
     tracing::dispatcher::with_default(&dispatch, || info!("second"));
     guard.flush(Duration::from_secs(5)).unwrap();
-    assert_eq!(s.lines(Class::Log), [" INFO pipeline: first", " INFO pipeline: second"]);
+    assert_eq!(
+        s.lines(Class::Log),
+        [" INFO pipeline: first", " INFO pipeline: second"]
+    );
     assert_eq!(guard.shutdown().messages, 2);
 }
 
@@ -210,27 +259,46 @@ fn explicit_flush_delivers_without_stopping() {
 fn a_full_queue_drops_and_counts_silently() {
     let s = Setup::new();
     s.mock.set_stalled(true);
-    let (layer, guard) = s.builder(LONG).queue_capacity(4).shutdown_timeout(Duration::from_millis(300)).build().unwrap();
+    let (layer, guard) = s
+        .builder(LONG)
+        .queue_capacity(4)
+        .shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
     let handle = guard.handle();
     // Counts every event any layer sees: the drop path must add none of its own.
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = CountEvents(seen.clone());
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer).with(counter), || {
-        // One ERROR is posted at once and hangs on the stalled emulator: the lane is busy,
-        // so the queue is not drained while the 100 events arrive.
-        error!("stuck");
-        assert!(wait_until(Duration::from_secs(2), || handle.stats().requests == 1));
-        for i in 0..100 {
-            info!(i, "burst");
-        }
-    });
+    tracing::subscriber::with_default(
+        tracing_subscriber::registry().with(layer).with(counter),
+        || {
+            // One ERROR is posted at once and hangs on the stalled emulator: the lane is busy,
+            // so the queue is not drained while the 100 events arrive.
+            error!("stuck");
+            assert!(wait_until(Duration::from_secs(2), || handle
+                .stats()
+                .requests
+                == 1));
+            for i in 0..100 {
+                info!(i, "burst");
+            }
+        },
+    );
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 101);
     let stats = handle.stats();
-    assert_eq!(stats.class(Class::Log).dropped_for(DropReason::QueueFull), 96);
+    assert_eq!(
+        stats.class(Class::Log).dropped_for(DropReason::QueueFull),
+        96
+    );
     assert_eq!(stats.events, 101);
     let stats = guard.shutdown();
     // The stuck ERROR and the 4 queued events could not be posted before the deadline.
-    assert_eq!(stats.class(Class::Log).dropped_for(DropReason::ShutdownTimeout), 5);
+    assert_eq!(
+        stats
+            .class(Class::Log)
+            .dropped_for(DropReason::ShutdownTimeout),
+        5
+    );
     assert_eq!((stats.delivered, stats.dropped), (0, 101));
     s.mock.set_stalled(false);
 }
@@ -267,7 +335,8 @@ fn a_field_whose_debug_emits_an_event_neither_recurses_nor_deadlocks() {
 #[test]
 fn a_forbidden_channel_is_given_up_and_counted() {
     let s = Setup::new();
-    s.mock.set_channel_permissions(s.channel(Class::Log), 1 << 10); // VIEW_CHANNEL only
+    s.mock
+        .set_channel_permissions(s.channel(Class::Log), 1 << 10); // VIEW_CHANNEL only
     let (layer, guard) = s.builder(LONG).build().unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..3 {
@@ -275,7 +344,10 @@ fn a_forbidden_channel_is_given_up_and_counted() {
         }
     });
     let stats = guard.shutdown();
-    assert_eq!(stats.class(Class::Log).dropped_for(DropReason::Unreachable), 3);
+    assert_eq!(
+        stats.class(Class::Log).dropped_for(DropReason::Unreachable),
+        3
+    );
     // One 403, then nothing more is sent there.
     assert_eq!(s.mock.status_counts().get(&403), Some(&1));
     assert_eq!(stats.requests, 1);
@@ -285,8 +357,14 @@ fn a_forbidden_channel_is_given_up_and_counted() {
 fn webhooks_are_posted_with_wait_true() {
     let s = Setup::new();
     let hook = s.mock.add_webhook(s.channel(Class::Log), "logs");
-    let (layer, guard) = s.builder(LONG).route(Class::Log, tracing_discord::Destination::webhook(hook)).build().unwrap();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || info!("via webhook"));
+    let (layer, guard) = s
+        .builder(LONG)
+        .route(Class::Log, tracing_discord::Destination::webhook(hook))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        info!("via webhook")
+    });
     let stats = guard.shutdown();
     assert_eq!(stats.delivered, 1);
     assert_eq!(s.lines(Class::Log), [" INFO pipeline: via webhook"]);

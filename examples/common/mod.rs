@@ -25,7 +25,9 @@ fn remote_configured() -> bool {
 
 /// A builder from the environment when it names a Discord; otherwise one pointed at a
 /// freshly started built-in emulator with a channel per class and `batch` as interval.
-pub fn builder(batch: Duration) -> Result<(DiscordLayerBuilder, Option<Emulator>), Box<dyn std::error::Error>> {
+pub fn builder(
+    batch: Duration,
+) -> Result<(DiscordLayerBuilder, Option<Emulator>), Box<dyn std::error::Error>> {
     if remote_configured() {
         return Ok((DiscordLayer::builder().with_env()?, None));
     }
@@ -42,7 +44,10 @@ pub fn builder(batch: Duration) -> Result<(DiscordLayerBuilder, Option<Emulator>
     }
     // DISCORD_BATCH_SECS still applies on the emulator.
     let builder: Result<DiscordLayerBuilder, ConfigError> = builder.with_env();
-    eprintln!("no DISCORD_TOKEN or webhook set: using the built-in Discord emulator at {}", mock.api_base());
+    eprintln!(
+        "no DISCORD_TOKEN or webhook set: using the built-in Discord emulator at {}",
+        mock.api_base()
+    );
     Ok((builder?, Some(Emulator { mock, channels })))
 }
 
@@ -71,7 +76,11 @@ fn print_message(m: &Value) {
             println!("{d}");
         }
         for f in e["fields"].as_array().into_iter().flatten() {
-            println!("  {}: {}", f["name"].as_str().unwrap_or(""), f["value"].as_str().unwrap_or(""));
+            println!(
+                "  {}: {}",
+                f["name"].as_str().unwrap_or(""),
+                f["value"].as_str().unwrap_or("")
+            );
         }
         if let Some(f) = e["footer"]["text"].as_str() {
             println!("  -- {f}");

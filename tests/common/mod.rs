@@ -47,14 +47,21 @@ impl Setup {
     pub fn lines(&self, class: Class) -> Vec<String> {
         let mut out = Vec::new();
         for m in self.messages(class) {
-            let mut blocks: Vec<String> = m["content"].as_str().map(str::to_owned).into_iter().collect();
+            let mut blocks: Vec<String> = m["content"]
+                .as_str()
+                .map(str::to_owned)
+                .into_iter()
+                .collect();
             for e in m["embeds"].as_array().into_iter().flatten() {
                 if let Some(d) = e["description"].as_str() {
                     blocks.push(d.to_owned());
                 }
             }
             for b in blocks {
-                if let Some(body) = b.strip_prefix("```\n").and_then(|b| b.strip_suffix("\n```")) {
+                if let Some(body) = b
+                    .strip_prefix("```\n")
+                    .and_then(|b| b.strip_suffix("\n```"))
+                {
                     out.extend(body.split('\n').map(strip_time));
                 }
             }
@@ -67,7 +74,11 @@ impl Setup {
 fn strip_time(line: &str) -> String {
     let b = line.as_bytes();
     let timed = b.len() >= 9 && b[2] == b':' && b[5] == b':' && b[8] == b' ';
-    if timed { line[9..].to_owned() } else { line.to_owned() }
+    if timed {
+        line[9..].to_owned()
+    } else {
+        line.to_owned()
+    }
 }
 
 /// Polls `cond` every 10 ms until it holds or `limit` passes; returns whether it held.
