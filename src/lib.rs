@@ -133,3 +133,8 @@ impl fmt::Display for Class {
         f.write_str(self.name())
     }
 }
+
+/// The README's code samples, compiled by `cargo test` so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
