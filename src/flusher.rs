@@ -258,8 +258,8 @@ struct Flusher {
     global_blocked_until: Cell<Option<Instant>>,
     /// Set by a 401: the token is invalid, so no channel lane sends any more.
     token_invalid: Cell<bool>,
-    /// Drops already announced in a message, per class.
-    announced_drops: [Cell<u64>; 3],
+    /// Drops already announced in a message, per class and reason.
+    announced_drops: [RefCell<Vec<(DropReason, u64)>>; 3],
     /// Rung by a lane that has posted everything it had.
     lane_idle: Notify,
 }
@@ -415,23 +415,38 @@ impl Flusher {
     fn take_batch(&self, class: Class) {
         let Some(lane) = self.lane(class) else { return };
         let records = self.queues.drain_class(class);
-        let counters = self.queues.counters.class(class);
-        let dropped = counters.dropped_total();
-        let announced = &self.announced_drops[class.index()];
-        let new_drops = dropped.saturating_sub(announced.get());
-        if records.is_empty() && new_drops == 0 {
+        let now_dropped = self.queues.counters.snapshot().class(class).dropped.clone();
+        let mut announced = self.announced_drops[class.index()].borrow_mut();
+        // Drops since the last announcement, by reason: "96 queue full, 2 rejected by Discord".
+        let fresh: Vec<(u64, &str)> = now_dropped
+            .iter()
+            .map(|(reason, n)| {
+                let before = announced
+                    .iter()
+                    .find(|(r, _)| r == reason)
+                    .map_or(0, |(_, b)| *b);
+                (n.saturating_sub(before), reason.describe())
+            })
+            .filter(|(n, _)| *n > 0)
+            .collect();
+        if records.is_empty() && fresh.is_empty() {
             return;
         }
-        announced.set(dropped);
-        let reasons = self.queues.counters.snapshot().class(class).dropped.clone();
-        let why = reasons
-            .iter()
-            .map(|(r, _)| r.describe())
-            .collect::<Vec<_>>()
-            .join(", ");
+        *announced = now_dropped;
+        drop(announced);
+        let total: u64 = fresh.iter().map(|(n, _)| n).sum();
+        let why = if fresh.len() == 1 {
+            fresh[0].1.to_owned()
+        } else {
+            fresh
+                .iter()
+                .map(|(n, r)| format!("{n} {r}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let options = BatchOptions {
             suppress_notifications: self.config.suppress_notifications,
-            dropped_since_last: (new_drops > 0).then_some((new_drops, why)),
+            dropped_since_last: (total > 0).then_some((total, why)),
         };
         let messages = render::render_batch(class, &records, &options);
         lane.outbox.borrow_mut().extend(messages);

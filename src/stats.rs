@@ -77,10 +77,6 @@ impl ClassCounters {
     pub(crate) fn drop_events(&self, reason: DropReason, n: u64) {
         self.dropped[reason.index()].fetch_add(n, Relaxed);
     }
-
-    pub(crate) fn dropped_total(&self) -> u64 {
-        self.dropped.iter().map(|d| d.load(Relaxed)).sum()
-    }
 }
 
 /// All counters, shared by the layer (events, queue drops) and the flusher (the rest).

@@ -303,6 +303,41 @@ fn a_full_queue_drops_and_counts_silently() {
     s.mock.set_stalled(false);
 }
 
+#[test]
+fn drops_are_announced_in_the_next_message_of_the_class() {
+    let s = Setup::new();
+    s.mock.set_stalled(true);
+    let (layer, guard) = s.builder(LONG).queue_capacity(4).build().unwrap();
+    let handle = guard.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        error!("stuck");
+        assert!(wait_until(Duration::from_secs(2), || handle
+            .stats()
+            .requests
+            == 1));
+        for i in 0..100 {
+            info!(i, "burst");
+        }
+    });
+    s.mock.set_stalled(false);
+    let stats = guard.shutdown();
+    assert_eq!((stats.events, stats.delivered, stats.dropped), (101, 5, 96));
+    assert_eq!(
+        s.lines(Class::Log),
+        [
+            "!! 96 events dropped since the last message (queue full)",
+            " INFO pipeline: burst i=0",
+            " INFO pipeline: burst i=1",
+            " INFO pipeline: burst i=2",
+            " INFO pipeline: burst i=3",
+        ]
+    );
+    assert_eq!(
+        s.messages(Class::Log)[0]["embeds"][0]["description"],
+        "stuck"
+    );
+}
+
 struct CountEvents(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountEvents {
