@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tracing::{event, Level};
-use tracing_discord::render::{CONTINUED, CONTINUES};
+use tracing_discord::render::{escape, CONTINUED, CONTINUES};
 use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
@@ -138,13 +138,27 @@ fn level_of(line: &str) -> Level {
 }
 
 /// Lines of `sent` that the messages do not hold exactly once (as a multiset). Batch lines
-/// are read back from code blocks (`HH:MM:SS LEVEL replay: <line>`, long lines rejoined from
-/// their marked pieces), ERRORs from their embeds.
+/// are read back from code blocks (`HH:MM:SS LEVEL replay: <line>`, long lines rejoined
+/// from their marked pieces, collapsed repeats counted), attachments line by line, ERRORs
+/// from their embeds; every documented escape is undone.
 fn missing_lines(sent: &[String], messages: &[(u64, Value)]) -> Vec<String> {
     let mut got: HashMap<String, i64> = HashMap::new();
+    let mut add = |line: &str, n: i64| *got.entry(line.trim_end().to_owned()).or_default() += n;
     let mut pending_piece = String::new();
     let mut pending_error = String::new();
     for (_, m) in messages {
+        for text in m["_attachment_texts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            for line in text.lines() {
+                if let Some((_, message)) = line.split_once(" replay: ") {
+                    add(message, 1);
+                }
+            }
+        }
         let mut blocks: Vec<&str> = m["content"].as_str().into_iter().collect();
         for e in m["embeds"].as_array().into_iter().flatten() {
             let description = e["description"].as_str().unwrap_or("");
@@ -159,8 +173,10 @@ fn missing_lines(sent: &[String], messages: &[(u64, Value)]) -> Vec<String> {
                     None => true,
                 };
                 if whole {
-                    *got.entry(std::mem::take(&mut pending_error).trim_end().to_owned())
-                        .or_default() += 1;
+                    add(
+                        &escape::unescape_markdown(&std::mem::take(&mut pending_error)),
+                        1,
+                    );
                 }
             } else {
                 blocks.push(description);
@@ -168,23 +184,24 @@ fn missing_lines(sent: &[String], messages: &[(u64, Value)]) -> Vec<String> {
         }
         for block in blocks {
             let Some(body) = block
-                .strip_prefix("```\n")
+                .strip_prefix("```ansi\n")
                 .and_then(|b| b.strip_suffix("\n```"))
             else {
                 continue;
             };
             for line in body.split('\n') {
-                let line = line.replace('\u{200B}', "");
-                let text = line.strip_prefix(CONTINUED).unwrap_or(&line);
+                let text = line.strip_prefix(CONTINUED).unwrap_or(line);
                 if let Some(head) = text.strip_suffix(CONTINUES) {
                     pending_piece.push_str(head);
                     continue;
                 }
                 pending_piece.push_str(text);
                 let whole = std::mem::take(&mut pending_piece);
-                if let Some((_, message)) = whole.split_once(" replay: ") {
-                    *got.entry(message.trim_end().to_owned()).or_default() += 1;
-                }
+                let Some((_, message)) = whole.split_once(" replay: ") else {
+                    continue;
+                };
+                let (message, count) = split_repeat(message);
+                add(&escape::unescape_code_block(message), count);
             }
         }
     }
@@ -198,4 +215,16 @@ fn missing_lines(sent: &[String], messages: &[(u64, Value)]) -> Vec<String> {
     }
     missing.extend(got.into_iter().filter(|(_, n)| *n > 0).map(|(l, _)| l));
     missing
+}
+
+/// `message (×37, last 13:04:10)` → (`message`, 37); anything else counts once.
+fn split_repeat(line: &str) -> (&str, i64) {
+    if let Some((message, tail)) = line.rsplit_once(" (×") {
+        if let Some((count, _)) = tail.split_once(", last ") {
+            if let Ok(n) = count.parse() {
+                return (message, n);
+            }
+        }
+    }
+    (line, 1)
 }

@@ -185,6 +185,8 @@ pub struct DiscordLayerBuilder {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) prefixes: Vec<(String, Class)>,
     pub(crate) suppress_notifications: bool,
+    pub(crate) error_mention_role: Option<u64>,
+    pub(crate) max_inline_messages: Option<usize>,
 }
 
 impl Default for DiscordLayerBuilder {
@@ -202,6 +204,8 @@ impl Default for DiscordLayerBuilder {
                 ("diagnostics".to_owned(), Class::Diagnostics),
             ],
             suppress_notifications: true,
+            error_mention_role: None,
+            max_inline_messages: None,
         }
     }
 }
@@ -282,6 +286,21 @@ impl DiscordLayerBuilder {
     /// so a busy log channel does not buzz phones. Default `true`.
     pub fn suppress_notifications(mut self, suppress: bool) -> Self {
         self.suppress_notifications = suppress;
+        self
+    }
+
+    /// Pings this role with every ERROR message (opt-in; nothing else ever pings).
+    pub fn error_mention_role(mut self, role_id: u64) -> Self {
+        self.error_mention_role = Some(role_id);
+        self
+    }
+
+    /// A batch that would take more messages than this is posted as a text attachment with
+    /// a summary instead. By default, what the destination's rate budget can post within
+    /// one batch interval (1 message/s on a channel, 0.5 on a webhook, per the limits in
+    /// Discord's headers), so a big batch never delays the next.
+    pub fn max_inline_messages(mut self, messages: usize) -> Self {
+        self.max_inline_messages = Some(messages);
         self
     }
 
@@ -400,6 +419,8 @@ impl DiscordLayerBuilder {
             shutdown_timeout: self.shutdown_timeout,
             prefixes,
             suppress_notifications: self.suppress_notifications,
+            error_mention_role: self.error_mention_role,
+            max_inline_messages: self.max_inline_messages,
         })
     }
 }
@@ -415,6 +436,8 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) prefixes: Vec<(String, Class)>,
     pub(crate) suppress_notifications: bool,
+    pub(crate) error_mention_role: Option<u64>,
+    pub(crate) max_inline_messages: Option<usize>,
 }
 
 fn parse_snowflake(raw: &str) -> Option<u64> {

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, AUTHORIZATION, USER_AGENT};
+use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 use crate::config::Target;
+use crate::render::Message;
 
 /// `User-Agent: DiscordBot ($url, $versionNumber)`, as Discord asks (discord-api.md 2.1).
 const USER_AGENT_VALUE: &str = concat!(
@@ -89,13 +91,15 @@ impl Client {
         }
     }
 
-    /// Posts one message. `nonce` is used on the bot route only (webhooks do not dedupe).
+    /// Posts one message: JSON, or multipart (`payload_json` + `files[n]`) when it carries
+    /// files. `nonce` is used on the bot route only (webhooks do not dedupe).
     pub(crate) async fn post_message(
         &self,
         target: &Target,
-        mut body: Value,
+        message: &Message,
         nonce: &str,
     ) -> Result<Reply, reqwest::Error> {
+        let mut body = message.to_json();
         let mut request = self
             .http
             .post(self.message_url(target))
@@ -109,7 +113,19 @@ impl Client {
                 request = request.header(AUTHORIZATION, format!("Bot {token}"));
             }
         }
-        let response = request.json(&body).send().await?;
+        let request = if message.attachments.is_empty() {
+            request.json(&body)
+        } else {
+            let mut form = Form::new().text("payload_json", body.to_string());
+            for (i, file) in message.attachments.iter().enumerate() {
+                let part = Part::text(file.text.clone())
+                    .file_name(file.filename.clone())
+                    .mime_str("text/plain; charset=utf-8")?;
+                form = form.part(format!("files[{i}]"), part);
+            }
+            request.multipart(form)
+        };
+        let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await?;

@@ -23,6 +23,8 @@ pub enum DropReason {
     ShutdownTimeout,
     /// It was emitted after the guard had shut the flusher down.
     AfterShutdown,
+    /// It had nothing to show: an empty or whitespace-only message and no fields.
+    Blank,
     /// It was emitted while the layer was capturing another event on the same thread
     /// (for example by a field's `Debug` impl); capturing it would recurse.
     Reentrant,
@@ -30,13 +32,14 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in index order.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::Unreachable,
         DropReason::RetriesExhausted,
         DropReason::ShutdownTimeout,
         DropReason::AfterShutdown,
+        DropReason::Blank,
         DropReason::Reentrant,
     ];
 
@@ -53,6 +56,7 @@ impl DropReason {
             DropReason::RetriesExhausted => "retries exhausted",
             DropReason::ShutdownTimeout => "shutdown timeout",
             DropReason::AfterShutdown => "emitted after shutdown",
+            DropReason::Blank => "nothing to show",
             DropReason::Reentrant => "emitted while capturing another event",
         }
     }

@@ -43,7 +43,7 @@ fn one_event_is_one_request_and_nothing_feeds_back() {
     let stats = guard.stats();
     assert_eq!((stats.events, stats.delivered, stats.pending()), (1, 1, 0));
     assert_eq!(s.mock.request_count(), 1);
-    assert_eq!(s.lines(Class::Log), [" INFO no_recursion: exactly once"]);
+    assert_eq!(s.lines(Class::Log), ["INFO  no_recursion: exactly once"]);
 
     // Under the global dispatcher a field's Debug that emits reaches the layer while it
     // captures: it is counted, not captured, and nothing recurses or deadlocks.
@@ -57,9 +57,9 @@ fn one_event_is_one_request_and_nothing_feeds_back() {
     assert_eq!(
         s.lines(Class::Log),
         [
-            " INFO no_recursion: exactly once",
-            "!! 1 event dropped since the last message (emitted while capturing another event)",
-            " INFO no_recursion: outer value=noisy",
+            "INFO  no_recursion: exactly once",
+            "1 event dropped since the last message (emitted while capturing another event)",
+            "INFO  no_recursion: outer value=noisy",
         ]
     );
     assert_eq!(s.mock.request_count(), 2);

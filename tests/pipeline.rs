@@ -29,19 +29,23 @@ fn each_class_lands_in_its_own_channel_only() {
     assert_eq!(
         s.lines(Class::Analytics),
         [
-            " INFO analytics: command used command=ping",
-            " INFO analytics::commands: command used command=play",
+            "command used · analytics · 1 event",
+            "time      command",
+            " ping",
+            "command used · analytics::commands · 1 event",
+            "time      command",
+            " play",
         ]
     );
     assert_eq!(
         s.lines(Class::Diagnostics),
-        [" INFO diagnostics: heartbeat heartbeat_ms=41"]
+        ["INFO  diagnostics: heartbeat heartbeat_ms=41"]
     );
     assert_eq!(
         s.lines(Class::Log),
         [
-            " INFO my_bot::gateway: connected",
-            " INFO analyticsish: not analytics"
+            "INFO  my_bot::gateway: connected",
+            "INFO  analyticsish: not analytics"
         ]
     );
     assert_eq!(
@@ -66,11 +70,11 @@ fn configured_prefixes_reroute_targets() {
     guard.shutdown();
     assert_eq!(
         s.lines(Class::Diagnostics),
-        [" INFO metrics::db: pool size"]
+        ["INFO  metrics::db: pool size"]
     );
     assert_eq!(
         s.lines(Class::Log),
-        [" INFO analytics::internal: cache refreshed"]
+        ["INFO  analytics::internal: cache refreshed"]
     );
     assert!(s.messages(Class::Analytics).is_empty());
 }
@@ -128,7 +132,7 @@ fn a_batch_arrives_after_the_interval_in_emission_order_in_one_message() {
         .is_empty()));
     assert!(started.elapsed() >= interval);
     let expected: Vec<String> = (0..40)
-        .map(|i| format!(" INFO pipeline: event i={i}"))
+        .map(|i| format!("INFO  pipeline: event i={i}"))
         .collect();
     assert_eq!(s.lines(Class::Log), expected);
     // 40 lines of about 30 characters fit one content block.
@@ -176,7 +180,7 @@ fn span_context_travels_with_the_event() {
     guard.shutdown();
     assert_eq!(
         s.lines(Class::Log),
-        [" WARN pipeline: shard{id=3}: command{name=play user=42}: queue almost full queue=7"]
+        ["WARN  pipeline: shard{id=3}: command{name=play user=42}: queue almost full queue=7"]
     );
 }
 
@@ -245,12 +249,12 @@ fn explicit_flush_delivers_without_stopping() {
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || info!("first"));
     guard.flush(Duration::from_secs(5)).unwrap();
-    assert_eq!(s.lines(Class::Log), [" INFO pipeline: first"]);
+    assert_eq!(s.lines(Class::Log), ["INFO  pipeline: first"]);
     tracing::dispatcher::with_default(&dispatch, || info!("second"));
     guard.flush(Duration::from_secs(5)).unwrap();
     assert_eq!(
         s.lines(Class::Log),
-        [" INFO pipeline: first", " INFO pipeline: second"]
+        ["INFO  pipeline: first", "INFO  pipeline: second"]
     );
     assert_eq!(guard.shutdown().messages, 2);
 }
@@ -325,11 +329,11 @@ fn drops_are_announced_in_the_next_message_of_the_class() {
     assert_eq!(
         s.lines(Class::Log),
         [
-            "!! 96 events dropped since the last message (queue full)",
-            " INFO pipeline: burst i=0",
-            " INFO pipeline: burst i=1",
-            " INFO pipeline: burst i=2",
-            " INFO pipeline: burst i=3",
+            "96 events dropped since the last message (queue full)",
+            "INFO  pipeline: burst i=0",
+            "INFO  pipeline: burst i=1",
+            "INFO  pipeline: burst i=2",
+            "INFO  pipeline: burst i=3",
         ]
     );
     assert_eq!(
@@ -361,7 +365,7 @@ fn a_field_whose_debug_emits_an_event_neither_recurses_nor_deadlocks() {
         info!(value = ?Noisy, "outer");
     });
     let stats = guard.shutdown();
-    assert_eq!(s.lines(Class::Log), [" INFO pipeline: outer value=noisy"]);
+    assert_eq!(s.lines(Class::Log), ["INFO  pipeline: outer value=noisy"]);
     // Under a scoped dispatcher tracing itself sends the nested event nowhere; under the
     // global one it reaches the layer (see tests/no_recursion.rs).
     assert_eq!((stats.events, stats.delivered, stats.dropped), (1, 1, 0));
@@ -402,7 +406,7 @@ fn webhooks_are_posted_with_wait_true() {
     });
     let stats = guard.shutdown();
     assert_eq!(stats.delivered, 1);
-    assert_eq!(s.lines(Class::Log), [" INFO pipeline: via webhook"]);
+    assert_eq!(s.lines(Class::Log), ["INFO  pipeline: via webhook"]);
     let messages = s.messages(Class::Log);
     assert!(messages[0]["webhook_id"].is_string());
     let request = &s.mock.requests()[0];

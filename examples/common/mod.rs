@@ -68,6 +68,13 @@ fn print_message(m: &Value) {
     if let Some(content) = m["content"].as_str().filter(|c| !c.is_empty()) {
         println!("{content}");
     }
+    for a in m["attachments"].as_array().into_iter().flatten() {
+        println!(
+            "[file] {} ({} bytes)",
+            a["filename"].as_str().unwrap_or(""),
+            a["size"]
+        );
+    }
     for e in m["embeds"].as_array().into_iter().flatten() {
         if let Some(t) = e["title"].as_str() {
             println!("[embed] {t}");

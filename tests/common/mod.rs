@@ -59,15 +59,31 @@ impl Setup {
             }
             for b in blocks {
                 if let Some(body) = b
-                    .strip_prefix("```\n")
+                    .strip_prefix("```ansi\n")
                     .and_then(|b| b.strip_suffix("\n```"))
                 {
-                    out.extend(body.split('\n').map(strip_time));
+                    out.extend(body.split('\n').map(|l| strip_time(&strip_ansi(l))));
                 }
             }
         }
         out
     }
+}
+
+/// Drops ANSI colour codes (`ESC [ ... m`).
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find('\u{1b}') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match rest.find('m') {
+            Some(end) => rest = &rest[end + 1..],
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Drops a leading `HH:MM:SS ` (every event line has one; notices have none).

@@ -1,0 +1,339 @@
+//! Pure rendering: records in, Discord messages out. No I/O, no clock, no tracing; it runs
+//! on the flusher thread, never on the application's.
+//!
+//! Every [`Message`] this module returns is within Discord's limits as Discord counts them
+//! (Unicode code points, embed text trimmed): content at most 2000, at most 10 embeds,
+//! description at most 4096, at most 6000 embed characters per message, title, field and
+//! footer limits, at most 10 files of at most 10 MiB and 25 MiB a request. Lines are never
+//! split unless one line alone exceeds a limit; then each piece is visibly marked. No
+//! character is split, no message is empty, and user text is escaped (see [`escape`]) so it
+//! cannot break its block, format itself, or ping anyone.
+//!
+//! What a reader sees:
+//! - logs and diagnostics: compact lines `HH:MM:SS LEVEL target: spans: message k=v` in
+//!   `ansi` code blocks, the level coloured, identical events collapsed into one line
+//!   ending `(×N, last HH:MM:SS)`;
+//! - analytics: a table per kind of event, its fields as columns;
+//! - ERRORs: a red embed each (see [`render_errors`]);
+//! - a batch larger than the channel's rate budget: a summary with the text attached.
+
+mod attach;
+mod error;
+pub mod escape;
+mod layout;
+mod pack;
+mod time;
+
+use serde_json::{json, Map, Value};
+
+pub use layout::{log_text, CONTINUATION_INDENT};
+pub use pack::{block_lines, CONTINUED, CONTINUES};
+pub use time::{clock_time, iso8601};
+
+use crate::record::Record;
+use crate::Class;
+
+/// `content` limit in code points (discord-api.md 2.2; the spec's 4000 is the Nitro limit).
+pub const CONTENT_MAX: usize = 2000;
+/// Rich embeds per message (discord-api.md 2.2).
+pub const EMBEDS_MAX: usize = 10;
+/// Embed title limit (discord-api.md 2.3).
+pub const TITLE_MAX: usize = 256;
+/// Embed description limit (discord-api.md 2.3).
+pub const DESCRIPTION_MAX: usize = 4096;
+/// Embed fields per embed (discord-api.md 2.3).
+pub const FIELDS_MAX: usize = 25;
+/// Embed field name limit (discord-api.md 2.3).
+pub const FIELD_NAME_MAX: usize = 256;
+/// Embed field value limit (discord-api.md 2.3).
+pub const FIELD_VALUE_MAX: usize = 1024;
+/// Embed footer text limit (discord-api.md 2.3).
+pub const FOOTER_MAX: usize = 2048;
+/// Sum of all embed text in one message (discord-api.md 2.3).
+pub const EMBED_TOTAL_MAX: usize = 6000;
+/// Files per message (discord-api.md 2.2).
+pub const FILES_MAX: usize = 10;
+/// Bytes of one uploaded file (discord-api.md 2.2, since 2025-01-16).
+pub const FILE_BYTES_MAX: usize = 10 * 1024 * 1024;
+/// Bytes of one request with files (discord-api.md 2.2).
+pub const REQUEST_BYTES_MAX: usize = 25 * 1024 * 1024;
+/// `SUPPRESS_NOTIFICATIONS` message flag (`1 << 12`, discord-api.md 2.2).
+pub const FLAG_SUPPRESS_NOTIFICATIONS: u64 = 1 << 12;
+/// Colour of ERROR embeds.
+pub const ERROR_COLOR: u32 = 0xE7_4C_3C;
+
+/// One Discord message, ready to post.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    /// The `content` text (may be empty when there are embeds or files).
+    pub content: String,
+    /// Rich embeds.
+    pub embeds: Vec<Embed>,
+    /// Text files uploaded with the message (`files[n]`).
+    pub attachments: Vec<Attachment>,
+    /// Message flags (only `SUPPRESS_NOTIFICATIONS` is used).
+    pub flags: u64,
+    /// A role this message may ping (opt-in, ERRORs only); nothing else can ping.
+    pub mention_role: Option<u64>,
+    /// How many events end in this message: counted as delivered when Discord accepts it.
+    pub events: usize,
+}
+
+/// A UTF-8 text file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Attachment {
+    /// The file name shown in Discord.
+    pub filename: String,
+    /// The file's text.
+    pub text: String,
+}
+
+/// A rich embed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Embed {
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Colour, `0..=0xFFFFFF`.
+    pub color: Option<u32>,
+    /// Fields: name, value, inline.
+    pub fields: Vec<(String, String, bool)>,
+    /// Footer text.
+    pub footer: Option<String>,
+    /// ISO 8601 timestamp.
+    pub timestamp: Option<String>,
+}
+
+impl Embed {
+    /// Characters this embed adds to the 6000 total, counted as Discord counts them.
+    pub fn text_len(&self) -> usize {
+        let t = |s: &Option<String>| s.as_deref().map_or(0, |s| char_len(s.trim()));
+        t(&self.title)
+            + t(&self.description)
+            + t(&self.footer)
+            + self
+                .fields
+                .iter()
+                .map(|(n, v, _)| char_len(n.trim()) + char_len(v.trim()))
+                .sum::<usize>()
+    }
+
+    fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("type".into(), json!("rich"));
+        if let Some(t) = &self.title {
+            m.insert("title".into(), json!(t));
+        }
+        if let Some(d) = &self.description {
+            m.insert("description".into(), json!(d));
+        }
+        if let Some(c) = self.color {
+            m.insert("color".into(), json!(c));
+        }
+        if !self.fields.is_empty() {
+            let fields: Vec<Value> = self
+                .fields
+                .iter()
+                .map(|(n, v, i)| json!({"name": n, "value": v, "inline": i}))
+                .collect();
+            m.insert("fields".into(), Value::Array(fields));
+        }
+        if let Some(f) = &self.footer {
+            m.insert("footer".into(), json!({ "text": f }));
+        }
+        if let Some(ts) = &self.timestamp {
+            m.insert("timestamp".into(), json!(ts));
+        }
+        Value::Object(m)
+    }
+}
+
+impl Message {
+    /// Characters of embed text in this message (the 6000 total).
+    pub fn embed_text_len(&self) -> usize {
+        self.embeds.iter().map(Embed::text_len).sum()
+    }
+
+    /// The JSON body of Create Message / Execute Webhook (for multipart, `payload_json`).
+    /// `allowed_mentions` is always sent: `{"parse": []}`, plus the opt-in role if any.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        if !self.content.is_empty() {
+            m.insert("content".into(), json!(self.content));
+        }
+        if !self.embeds.is_empty() {
+            m.insert(
+                "embeds".into(),
+                Value::Array(self.embeds.iter().map(Embed::to_json).collect()),
+            );
+        }
+        if !self.attachments.is_empty() {
+            let list: Vec<Value> = self
+                .attachments
+                .iter()
+                .enumerate()
+                .map(|(i, a)| json!({"id": i, "filename": a.filename}))
+                .collect();
+            m.insert("attachments".into(), Value::Array(list));
+        }
+        let mentions = match self.mention_role {
+            Some(role) => json!({ "parse": [], "roles": [role.to_string()] }),
+            None => json!({ "parse": [] }),
+        };
+        m.insert("allowed_mentions".into(), mentions);
+        if self.flags != 0 {
+            m.insert("flags".into(), json!(self.flags));
+        }
+        Value::Object(m)
+    }
+
+    /// Whether this message is within every Discord limit and not empty: the renderer's
+    /// invariant, checked by tests and again before sending.
+    pub fn is_valid(&self) -> bool {
+        let has_text = !self.content.trim().is_empty()
+            || self.embeds.iter().any(|e| e.text_len() > 0)
+            || !self.attachments.is_empty();
+        let within =
+            |s: &Option<String>, max| s.as_deref().is_none_or(|s| char_len(s.trim()) <= max);
+        let bytes: usize = self.attachments.iter().map(|a| a.text.len()).sum();
+        has_text
+            && char_len(&self.content) <= CONTENT_MAX
+            && self.embeds.len() <= EMBEDS_MAX
+            && self.embed_text_len() <= EMBED_TOTAL_MAX
+            && self.attachments.len() <= FILES_MAX
+            && self.attachments.iter().all(|a| {
+                a.text.len() <= FILE_BYTES_MAX && (1..=1024).contains(&char_len(&a.filename))
+            })
+            && bytes + char_len(&self.content) * 4 + 64 * 1024 <= REQUEST_BYTES_MAX
+            && self.embeds.iter().all(|e| {
+                within(&e.title, TITLE_MAX)
+                    && within(&e.description, DESCRIPTION_MAX)
+                    && within(&e.footer, FOOTER_MAX)
+                    && e.fields.len() <= FIELDS_MAX
+                    && e.color.is_none_or(|c| c <= 0xFF_FF_FF)
+                    && e.fields.iter().all(|(n, v, _)| {
+                        let (n, v) = (char_len(n.trim()), char_len(v.trim()));
+                        (1..=FIELD_NAME_MAX).contains(&n) && (1..=FIELD_VALUE_MAX).contains(&v)
+                    })
+            })
+    }
+}
+
+/// Options of a batch rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Send with `SUPPRESS_NOTIFICATIONS`.
+    pub suppress_notifications: bool,
+    /// Events of this class dropped since its last message, and why; shown first.
+    pub dropped_since_last: Option<(u64, String)>,
+    /// More messages than this and the batch is sent as a text attachment instead.
+    pub max_inline_messages: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            suppress_notifications: true,
+            dropped_since_last: None,
+            max_inline_messages: usize::MAX,
+        }
+    }
+}
+
+/// What a rendering produced.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rendered {
+    /// The messages, in posting order.
+    pub messages: Vec<Message>,
+    /// Events with nothing to show (empty or whitespace-only message, no fields): not sent.
+    pub blank: usize,
+}
+
+/// Counts length as Discord does: Unicode code points.
+pub fn char_len(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn is_blank(r: &Record) -> bool {
+    r.message.trim().is_empty() && r.fields.is_empty()
+}
+
+/// Renders a batch of one class, packed into as few messages as the limits allow (content
+/// first, then up to 10 embeds within 6000 characters), or as an attachment when that
+/// would take more than `options.max_inline_messages` messages.
+pub fn render_batch(class: Class, records: &[Record], options: &BatchOptions) -> Rendered {
+    let flags = if options.suppress_notifications {
+        FLAG_SUPPRESS_NOTIFICATIONS
+    } else {
+        0
+    };
+    let shown: Vec<&Record> = records.iter().filter(|r| !is_blank(r)).collect();
+    let blank = records.len() - shown.len();
+    let notice = options
+        .dropped_since_last
+        .as_ref()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, why)| {
+            let s = if *n == 1 { "" } else { "s" };
+            format!("{n} event{s} dropped since the last message ({why})")
+        });
+    let mut packer = pack::Packer::new(flags);
+    if let Some(text) = &notice {
+        packer.push_line(&layout::notice_line(text), 0);
+    }
+    let entries = layout::collapse(&shown);
+    match class {
+        Class::Analytics => layout::pack_tables(&mut packer, &entries),
+        Class::Diagnostics | Class::Log => layout::pack_lines(&mut packer, &entries),
+    }
+    let mut messages = packer.finish();
+    if messages.len() > options.max_inline_messages.max(1) && !shown.is_empty() {
+        messages = attach::render(class, &shown, notice.as_deref(), flags);
+    }
+    Rendered { messages, blank }
+}
+
+/// Renders ERROR records as red embeds, several to a message when they fit; `mention_role`
+/// opts in to pinging one role. Blank ERRORs are still shown (an ERROR is never noise).
+pub fn render_errors(records: &[Record], mention_role: Option<u64>) -> Rendered {
+    let refs: Vec<&Record> = records.iter().collect();
+    Rendered {
+        messages: error::render(&refs, mention_role),
+        blank: 0,
+    }
+}
+
+/// Splits `text` into pieces of at most `max` code points, never inside a character.
+pub fn split_chars(text: &str, max: usize) -> Vec<&str> {
+    let max = max.max(1);
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut count = 0;
+    for (i, _) in text.char_indices() {
+        if count == max {
+            pieces.push(&text[start..i]);
+            start = i;
+            count = 0;
+        }
+        count += 1;
+    }
+    if start < text.len() || pieces.is_empty() {
+        pieces.push(&text[start..]);
+    }
+    pieces
+}
+
+/// At most `max` code points, with `…` when cut.
+fn truncate(text: &str, max: usize) -> String {
+    if char_len(text) <= max {
+        text.to_owned()
+    } else {
+        let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;
