@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
-use tracing_discord::mock::{permissions, MockConfig, MockDiscord};
+use tracing_discord::mock::{
+    permissions, AfterCommit, Fault, FaultBody, MockConfig, MockDiscord, Scope,
+};
 
 /// Upper bound for any single test step that talks to the emulator.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -918,4 +920,801 @@ async fn strict_user_agent_requires_discordbot() {
     )
     .await;
     assert_eq!(allowed.status, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// Fault injection, outages, the rejection marker, the invalid-request ban and counters.
+
+/// Cloudflare's "error 1015" page as the emulator answers it.
+const CLOUDFLARE_1015_HTML: &str = "<!DOCTYPE html>\n<html>\n<head><title>Access denied | discord.com used Cloudflare to restrict access</title></head>\n<body>\n<h1>You are being rate limited</h1>\n<p>error code: 1015</p>\n</body>\n</html>\n";
+
+/// The JSON body of a Cloudflare block (discord-api.md 1.6).
+fn cloudflare_block_json() -> Value {
+    json!({"code": 0, "message": "You are being blocked from accessing our API temporarily due to exceeding our rate limits frequently. Please read our docs at https://discord.com/developers/docs/topics/rate-limits to prevent this moving forward."})
+}
+
+/// A response whose body is kept as text.
+#[derive(Debug)]
+struct RawAnswer {
+    status: u16,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl RawAnswer {
+    /// A header's value as text ("" when absent).
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Names of the `x-ratelimit-*` headers present.
+    fn ratelimit_headers(&self) -> Vec<String> {
+        self.headers
+            .keys()
+            .map(|k| k.as_str().to_string())
+            .filter(|k| k.starts_with("x-ratelimit-"))
+            .collect()
+    }
+}
+
+/// Sends a request and reads the body as text.
+async fn send_raw(request: reqwest::RequestBuilder) -> RawAnswer {
+    bounded(async {
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body read");
+        RawAnswer {
+            status,
+            headers,
+            text,
+        }
+    })
+    .await
+}
+
+/// `POST /channels/{id}/messages` with the default bot token, not yet sent.
+fn post_message(discord: &MockDiscord, channel: u64, body: &Value) -> reqwest::RequestBuilder {
+    client()
+        .post(format!(
+            "{}/channels/{channel}/messages",
+            discord.api_base()
+        ))
+        .header("Authorization", format!("Bot {}", discord.bot_token()))
+        .json(body)
+}
+
+/// `GET /users/@me`, with the bot token or without any.
+fn get_me(discord: &MockDiscord, authorized: bool) -> reqwest::RequestBuilder {
+    let request = client().get(format!("{}/users/@me", discord.api_base()));
+    if authorized {
+        request.header("Authorization", format!("Bot {}", discord.bot_token()))
+    } else {
+        request
+    }
+}
+
+/// The four scope counters, in key order.
+fn scopes(user: u64, global: u64, shared: u64, cloudflare: u64) -> Vec<(String, u64)> {
+    vec![
+        ("cloudflare".to_string(), cloudflare),
+        ("global".to_string(), global),
+        ("shared".to_string(), shared),
+        ("user".to_string(), user),
+    ]
+}
+
+/// Waits (bounded) until `condition` holds, polling every 10 ms.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn injected_status_faults_answer_exactly_and_store_nothing() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    let overloaded = json!({"message": "API resource is currently overloaded. Try again a little later", "code": 130000});
+    discord.fail_next(
+        2,
+        Fault::Status {
+            status: 400,
+            body: FaultBody::Json(overloaded.clone()),
+        },
+    );
+    let page = "<html><body>error code: 524</body></html>".to_string();
+    discord.fail_next(
+        1,
+        Fault::Status {
+            status: 524,
+            body: FaultBody::Html(page.clone()),
+        },
+    );
+    for _ in 0..2 {
+        let answer = create_message(&discord, channel, json!({"content": "x"})).await;
+        assert_eq!((answer.status, &answer.body), (400, &overloaded));
+        assert_eq!(answer.header("via"), "1.1 google");
+        assert_eq!(answer.header("content-type"), "application/json");
+        assert_eq!(answer.header("x-ratelimit-bucket"), "");
+    }
+    let cloudflare = send_raw(post_message(&discord, channel, &json!({"content": "x"}))).await;
+    assert_eq!(
+        (cloudflare.status, cloudflare.text.as_str()),
+        (524, page.as_str())
+    );
+    assert_eq!(cloudflare.header("via"), "");
+    assert_eq!(
+        cloudflare.header("content-type"),
+        "text/html; charset=UTF-8"
+    );
+    assert!(cloudflare.ratelimit_headers().is_empty());
+    assert!(discord.messages(channel).is_empty());
+
+    // The queue is used up: the next request is handled normally.
+    let ok = create_message(&discord, channel, json!({"content": "after"})).await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(discord.messages(channel).len(), 1);
+    let faults: Vec<Option<String>> = discord.requests().into_iter().map(|e| e.fault).collect();
+    let status = Some("status".to_string());
+    assert_eq!(faults, vec![status.clone(), status.clone(), status, None]);
+}
+
+#[tokio::test]
+async fn injected_faults_are_filtered_by_path() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    let webhook = discord.add_webhook(channel, "Logger");
+    discord.fail_next_matching(
+        "/webhooks/",
+        1,
+        Fault::Status {
+            status: 502,
+            body: FaultBody::Json(json!({"message": "502: Bad Gateway", "code": 0})),
+        },
+    );
+    assert_eq!(send(get_me(&discord, true)).await.status, 200);
+    assert_eq!(
+        create_message(&discord, channel, json!({"content": "bot"}))
+            .await
+            .status,
+        200
+    );
+    let hook = send(client().post(&webhook).json(&json!({"content": "hook"}))).await;
+    assert_eq!(
+        (hook.status, hook.body),
+        (502, json!({"message": "502: Bad Gateway", "code": 0}))
+    );
+    let again = send(client().post(&webhook).json(&json!({"content": "hook"}))).await;
+    assert_eq!(again.status, 204);
+    assert_eq!(discord.messages(channel).len(), 2);
+
+    // clear_faults forgets queued faults.
+    discord.fail_next(5, Fault::DropConnection);
+    discord.clear_faults();
+    assert_eq!(send(get_me(&discord, true)).await.status, 200);
+}
+
+#[tokio::test]
+async fn drop_connection_fails_the_request_and_stores_nothing() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    discord.fail_next(1, Fault::DropConnection);
+    let outcome =
+        bounded(post_message(&discord, channel, &json!({"content": "lost"})).send()).await;
+    let error = outcome.expect_err("the connection is dropped without an answer");
+    assert!(!error.is_timeout(), "{error:?}");
+    assert!(discord.messages(channel).is_empty());
+    let log = discord.requests();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].status, log[0].fault.as_deref()),
+        (0, Some("drop_connection"))
+    );
+    assert_eq!(discord.status_counts().get(&0), Some(&1));
+
+    let retry = create_message(&discord, channel, json!({"content": "lost"})).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(discord.messages(channel).len(), 1);
+}
+
+#[tokio::test]
+async fn commit_then_500_stores_one_message_and_a_nonce_retry_finds_it() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    discord.fail_next(1, Fault::CommitThenFail(AfterCommit::Status500));
+    // A read in between does not consume a commit-then-fail fault.
+    assert_eq!(send(get_me(&discord, true)).await.status, 200);
+    let body = json!({"content": "once", "nonce": "batch-1", "enforce_nonce": true});
+    let failed = create_message(&discord, channel, body.clone()).await;
+    assert_eq!(
+        (failed.status, &failed.body),
+        (
+            500,
+            &json!({"message": "500: Internal Server Error", "code": 0})
+        )
+    );
+    assert_eq!(failed.header("via"), "1.1 google");
+    let stored = discord.messages(channel);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["content"], "once");
+
+    let retry = create_message(&discord, channel, body).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(retry.body["id"], stored[0]["id"]);
+    assert_eq!(discord.messages(channel).len(), 1);
+    assert_eq!(
+        discord.requests()[1].fault.as_deref(),
+        Some("commit_then_500")
+    );
+}
+
+#[tokio::test]
+async fn commit_then_drop_stores_one_message_and_the_client_sees_an_error() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    let webhook = discord.add_webhook(channel, "Logger");
+    discord.fail_next(1, Fault::CommitThenFail(AfterCommit::DropConnection));
+    let outcome = bounded(
+        client()
+            .post(format!("{webhook}?wait=true"))
+            .json(&json!({"content": "ambiguous"}))
+            .send(),
+    )
+    .await;
+    assert!(outcome.is_err(), "{outcome:?}");
+    let stored = discord.messages(channel);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["content"], "ambiguous");
+    let log = discord.requests();
+    assert_eq!(
+        (log[0].status, log[0].fault.as_deref()),
+        (0, Some("commit_then_drop"))
+    );
+}
+
+#[tokio::test]
+async fn commit_then_hang_stores_one_message_and_the_client_times_out() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    discord.fail_next(1, Fault::CommitThenFail(AfterCommit::Hang));
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let outcome = bounded(
+        impatient
+            .post(format!(
+                "{}/channels/{channel}/messages",
+                discord.api_base()
+            ))
+            .header("Authorization", format!("Bot {}", discord.bot_token()))
+            .json(&json!({"content": "held"}))
+            .send(),
+    )
+    .await;
+    let error = outcome.expect_err("the answer is held");
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(discord.messages(channel).len(), 1);
+    assert_eq!(
+        discord.requests()[0].fault.as_deref(),
+        Some("commit_then_hang")
+    );
+    // Other requests are not held.
+    assert_eq!(
+        create_message(&discord, channel, json!({"content": "next"}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(discord.messages(channel).len(), 2);
+    discord.release_hung();
+    eventually("the held request to finish", || discord.in_flight() == 0).await;
+}
+
+#[tokio::test]
+async fn released_hung_request_gets_its_normal_answer() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    discord.fail_next(1, Fault::CommitThenFail(AfterCommit::Hang));
+    let pending = tokio::spawn(post_message(&discord, channel, &json!({"content": "late"})).send());
+    eventually("the message to be stored", || {
+        discord.messages(channel).len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!pending.is_finished(), "the answer must be held");
+    discord.release_hung();
+    let response = bounded(pending).await.expect("task").expect("answered");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = bounded(response.json()).await.expect("JSON");
+    assert_eq!(body["content"], "late");
+}
+
+#[tokio::test]
+async fn injected_user_429_has_bucket_headers_and_scope_user() {
+    let discord = MockDiscord::start().expect("emulator starts");
+    let channel = discord.add_channel("logs");
+    discord.fail_next(
+        1,
+        Fault::RateLimited {
+            scope: Scope::User,
+            retry_after: 2.5,
+            code: None,
+            remaining: None,
+        },
+    );
+    discord.fail_next(
+        1,
+        Fault::RateLimited {
+            scope: Scope::User,
+            retry_after: 0.3,
+            code: Some(20028),
+            remaining: Some(3),
+        },
+    );
+    let limited = create_message(&discord, channel, json!({"content": "x"})).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.body,
+        json!({"message": "You are being rate limited.", "retry_after": 2.5, "global": false})
+    );
+    assert_eq!(limited.header("retry-after"), "3");
+    assert_eq!(limited.header("x-ratelimit-limit"), "5");
+    assert_eq!(limited.header("x-ratelimit-remaining"), "0");
+    assert_eq!(limited.header("x-ratelimit-reset-after"), "2.500");
+    assert_eq!(
+        limited.header("x-ratelimit-bucket"),
+        "41f9cd5d28af77da04563bcb1d67fdfd"
+    );
+    assert_eq!(limited.header("x-ratelimit-scope"), "user");
+    assert_eq!(limited.header("x-ratelimit-global"), "");
+    assert_eq!(limited.header("via"), "1.1 google");
+    let reset: f64 = limited
+        .header("x-ratelimit-reset")
+        .parse()
+        .expect("epoch seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!((reset - (now + 2.5)).abs() < 1.0, "reset {reset} vs {now}");
+
+    let sublimit = create_message(&discord, channel, json!({"content": "x"})).await;
+    assert_eq!(sublimit.status, 429);
+    assert_eq!(
+        sublimit.body,
+        json!({"message": "You are being rate limited.", "retry_after": 0.3, "global": false, "code": 20028})
+    );
+    assert_eq!(sublimit.header("retry-after"), "1");
+    assert_eq!(sublimit.header("x-ratelimit-remaining"), "3");
+    assert_eq!(sublimit.header("x-ratelimit-reset-after"), "0.300");
+    assert_eq!(sublimit.header("x-ratelimit-scope"), "user");
+
+    // Injected 429s consume nothing: the real bucket is still full.
+    let ok = create_message(&discord, channel, json!({"content": "x"})).await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("x-ratelimit-remaining"), "4");
+    assert_eq!(discord.invalid_request_count(), 2);
+}
+
+#[tokio::test]
+async fn injected_global_429_has_only_the_global_headers() {
+    let discord = MockDiscord::start().expect("emulator starts");
+    discord.fail_next(
+        1,
+        Fault::RateLimited {
+            scope: Scope::Global,
+            retry_after: 1.25,
+            code: None,
+            remaining: Some(7),
+        },
+    );
+    let limited = send(get_me(&discord, true)).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.body,
+        json!({"message": "You are being rate limited.", "retry_after": 1.25, "global": true})
+    );
+    assert_eq!(limited.header("retry-after"), "2");
+    assert_eq!(limited.header("x-ratelimit-global"), "true");
+    assert_eq!(limited.header("x-ratelimit-scope"), "global");
+    assert_eq!(limited.header("via"), "1.1 google");
+    let mut names: Vec<String> = limited
+        .headers
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| k.starts_with("x-ratelimit-"))
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["x-ratelimit-global", "x-ratelimit-scope"]);
+    assert_eq!(discord.invalid_request_count(), 1);
+}
+
+#[tokio::test]
+async fn injected_shared_429_has_own_bucket_headers_and_is_not_invalid() {
+    let discord = MockDiscord::start().expect("emulator starts");
+    let channel = discord.add_channel("logs");
+    let webhook = discord.add_webhook(channel, "Logger");
+    discord.fail_next(
+        1,
+        Fault::RateLimited {
+            scope: Scope::Shared,
+            retry_after: 40.0,
+            code: None,
+            remaining: Some(2),
+        },
+    );
+    let limited = send(client().post(&webhook).json(&json!({"content": "x"}))).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.body,
+        json!({"message": "The resource is being rate limited.", "retry_after": 40.0, "global": false})
+    );
+    assert_eq!(limited.header("retry-after"), "40");
+    assert_eq!(limited.header("x-ratelimit-limit"), "5");
+    assert_eq!(limited.header("x-ratelimit-remaining"), "2");
+    assert_eq!(limited.header("x-ratelimit-reset-after"), "2.000");
+    assert_eq!(
+        limited.header("x-ratelimit-bucket"),
+        "d0b8a3c9e4f1a2b7c6d5e8f9a0b1c2d3"
+    );
+    assert_eq!(limited.header("x-ratelimit-scope"), "shared");
+    assert_eq!(limited.header("x-ratelimit-global"), "");
+    assert_eq!(limited.header("via"), "1.1 google");
+    assert_eq!(discord.invalid_request_count(), 0);
+    assert!(discord.messages(channel).is_empty());
+}
+
+#[tokio::test]
+async fn injected_cloudflare_blocks_have_no_via_and_no_rate_limit_headers() {
+    let discord = unlimited();
+    discord.fail_next(1, Fault::CloudflareBlock { json: false });
+    discord.fail_next(1, Fault::CloudflareBlock { json: true });
+    let html = send_raw(get_me(&discord, true)).await;
+    assert_eq!(
+        (html.status, html.text.as_str()),
+        (429, CLOUDFLARE_1015_HTML)
+    );
+    assert_eq!(html.header("content-type"), "text/html; charset=UTF-8");
+    assert_eq!(html.header("via"), "");
+    assert_eq!(html.header("retry-after"), "");
+    assert!(html.ratelimit_headers().is_empty());
+
+    let json = send_raw(get_me(&discord, true)).await;
+    assert_eq!(json.status, 429);
+    let body: Value = serde_json::from_str(&json.text).expect("JSON body");
+    assert_eq!(body, cloudflare_block_json());
+    assert_eq!(json.header("content-type"), "application/json");
+    assert_eq!(json.header("via"), "");
+    assert_eq!(json.header("retry-after"), "");
+    assert!(json.ratelimit_headers().is_empty());
+    assert!(!discord.is_banned(), "an injected block is not a ban");
+    assert_eq!(send(get_me(&discord, true)).await.status, 200);
+}
+
+#[tokio::test]
+async fn rate_limited_by_scope_counts_every_429_by_scope() {
+    let discord = MockDiscord::start().expect("emulator starts");
+    let channel = discord.add_channel("logs");
+    assert_eq!(
+        discord
+            .rate_limited_by_scope()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        scopes(0, 0, 0, 0)
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            create_message(&discord, channel, json!({"content": "x"}))
+                .await
+                .status,
+            200
+        );
+    }
+    // A real user 429 from the exhausted bucket.
+    assert_eq!(
+        create_message(&discord, channel, json!({"content": "x"}))
+            .await
+            .status,
+        429
+    );
+    for (scope, n) in [(Scope::User, 2), (Scope::Global, 3), (Scope::Shared, 1)] {
+        discord.fail_next(
+            n,
+            Fault::RateLimited {
+                scope,
+                retry_after: 1.0,
+                code: None,
+                remaining: None,
+            },
+        );
+    }
+    discord.fail_next(1, Fault::CloudflareBlock { json: true });
+    for _ in 0..7 {
+        assert_eq!(send_raw(get_me(&discord, true)).await.status, 429);
+    }
+    assert_eq!(
+        discord
+            .rate_limited_by_scope()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        scopes(3, 3, 1, 1)
+    );
+    // Every 429 except the shared one is an invalid request.
+    assert_eq!(discord.invalid_request_count(), 7);
+    discord.reset();
+    assert_eq!(
+        discord
+            .rate_limited_by_scope()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        scopes(0, 0, 0, 0)
+    );
+    assert_eq!(discord.invalid_request_count(), 0);
+}
+
+#[tokio::test]
+async fn set_down_answers_503_to_every_request() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    let webhook = discord.add_webhook(channel, "Logger");
+    let outage = json!({"message": "503: Service Unavailable", "code": 0});
+    discord.fail_next(1, Fault::DropConnection);
+    discord.set_down(true);
+    let bot = create_message(&discord, channel, json!({"content": "x"})).await;
+    assert_eq!((bot.status, &bot.body), (503, &outage));
+    assert_eq!(bot.header("via"), "1.1 google");
+    assert_eq!(bot.header("x-ratelimit-bucket"), "");
+    let hook = send(client().post(&webhook).json(&json!({"content": "x"}))).await;
+    assert_eq!((hook.status, &hook.body), (503, &outage));
+    let unauthenticated = send(get_me(&discord, false)).await;
+    assert_eq!(
+        (unauthenticated.status, &unauthenticated.body),
+        (503, &outage)
+    );
+    assert!(discord.messages(channel).is_empty());
+
+    discord.set_down(false);
+    // The queued fault was not consumed by the outage.
+    assert!(bounded(get_me(&discord, true).send()).await.is_err());
+    let ok = create_message(&discord, channel, json!({"content": "x"})).await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(discord.status_counts().get(&503), Some(&3));
+}
+
+#[tokio::test]
+async fn reject_marker_refuses_only_marked_messages() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    let webhook = discord.add_webhook(channel, "Logger");
+    discord.reject_marker(Some("POISON".to_string()));
+    let rejected = json!({"code": 50035, "message": "Invalid Form Body", "errors": {"content": {"_errors": [{"code": "BASE_TYPE_BAD", "message": "Rejected by test marker"}]}}});
+
+    let in_content = create_message(&discord, channel, json!({"content": "a POISON b"})).await;
+    assert_eq!((in_content.status, &in_content.body), (400, &rejected));
+    assert_eq!(in_content.header("via"), "1.1 google");
+    assert_eq!(
+        in_content.header("x-ratelimit-bucket"),
+        "41f9cd5d28af77da04563bcb1d67fdfd"
+    );
+    let in_embed = create_message(
+        &discord,
+        channel,
+        json!({"embeds": [{"title": "t", "fields": [{"name": "n", "value": "xPOISONx"}]}]}),
+    )
+    .await;
+    assert_eq!((in_embed.status, &in_embed.body), (400, &rejected));
+    let by_webhook = send(
+        client()
+            .post(&webhook)
+            .json(&json!({"embeds": [{"description": "POISON"}]})),
+    )
+    .await;
+    assert_eq!((by_webhook.status, &by_webhook.body), (400, &rejected));
+
+    let clean = create_message(&discord, channel, json!({"content": "fine"})).await;
+    assert_eq!(clean.status, 200);
+    let clean_hook = send(
+        client()
+            .post(&webhook)
+            .json(&json!({"content": "fine too"})),
+    )
+    .await;
+    assert_eq!(clean_hook.status, 204);
+    assert_eq!(discord.messages(channel).len(), 2);
+
+    discord.reject_marker(None);
+    let now_ok = create_message(&discord, channel, json!({"content": "a POISON b"})).await;
+    assert_eq!(now_ok.status, 200);
+    assert_eq!(discord.messages(channel).len(), 3);
+}
+
+#[tokio::test]
+async fn invalid_requests_trip_the_ban_then_every_request_is_blocked() {
+    let config = MockConfig {
+        invalid_request_limit: 5,
+        ban_duration: Duration::from_millis(800),
+        ..MockConfig::with_unlimited_rates()
+    };
+    let discord = MockDiscord::start_with(config).expect("emulator starts");
+    let channel = discord.add_channel("logs");
+    for expected in 1..=4 {
+        assert_eq!(send(get_me(&discord, false)).await.status, 401);
+        assert_eq!(discord.invalid_request_count(), expected);
+        assert!(!discord.is_banned());
+    }
+    // Valid requests and other errors (404) do not count.
+    assert_eq!(send(get_me(&discord, true)).await.status, 200);
+    assert_eq!(
+        send(client().get(format!("{}/nowhere", discord.api_base())))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(discord.invalid_request_count(), 4);
+    assert_eq!(send(get_me(&discord, false)).await.status, 401);
+    assert!(discord.is_banned());
+    assert_eq!(
+        discord.invalid_request_count(),
+        0,
+        "the count restarts with the ban"
+    );
+
+    // Banned: even a valid request gets the Cloudflare block, and nothing is stored.
+    discord.fail_next(1, Fault::DropConnection);
+    let blocked = send_raw(post_message(&discord, channel, &json!({"content": "x"}))).await;
+    assert_eq!(
+        (blocked.status, blocked.text.as_str()),
+        (429, CLOUDFLARE_1015_HTML)
+    );
+    assert_eq!(blocked.header("content-type"), "text/html; charset=UTF-8");
+    assert_eq!(blocked.header("via"), "");
+    assert_eq!(blocked.header("retry-after"), "");
+    assert!(blocked.ratelimit_headers().is_empty());
+    assert_eq!(send_raw(get_me(&discord, true)).await.status, 429);
+    assert!(discord.messages(channel).is_empty());
+    assert_eq!(
+        discord.invalid_request_count(),
+        0,
+        "block answers do not count"
+    );
+    assert_eq!(discord.rate_limited_by_scope()["cloudflare"], 2);
+
+    // The ban ends after `ban_duration`; the queued fault was not consumed meanwhile.
+    eventually("the ban to end", || !discord.is_banned()).await;
+    assert!(bounded(get_me(&discord, true).send()).await.is_err());
+    assert_eq!(
+        create_message(&discord, channel, json!({"content": "x"}))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn shared_429s_do_not_count_and_the_json_ban_body() {
+    let config = MockConfig {
+        invalid_request_limit: 3,
+        ban_body_json: true,
+        webhook_channel_limit: (1, Duration::from_secs(60)),
+        ..MockConfig::with_unlimited_rates()
+    };
+    let discord = MockDiscord::start_with(config).expect("emulator starts");
+    let channel = discord.add_channel("logs");
+    let webhook = discord.add_webhook(channel, "Logger");
+    assert_eq!(
+        send(client().post(&webhook).json(&json!({"content": "x"})))
+            .await
+            .status,
+        204
+    );
+    for _ in 0..5 {
+        let shared = send(client().post(&webhook).json(&json!({"content": "x"}))).await;
+        assert_eq!(shared.status, 429);
+        assert_eq!(shared.header("x-ratelimit-scope"), "shared");
+    }
+    assert_eq!(discord.invalid_request_count(), 0);
+    assert!(!discord.is_banned());
+
+    // 403s count as well.
+    discord.set_channel_permissions(channel, permissions::VIEW_CHANNEL);
+    for expected in 1..=2 {
+        assert_eq!(
+            create_message(&discord, channel, json!({"content": "x"}))
+                .await
+                .status,
+            403
+        );
+        assert_eq!(discord.invalid_request_count(), expected);
+    }
+    assert_eq!(send(get_me(&discord, false)).await.status, 401);
+    assert!(discord.is_banned());
+    let blocked = send_raw(get_me(&discord, true)).await;
+    assert_eq!(blocked.status, 429);
+    let body: Value = serde_json::from_str(&blocked.text).expect("JSON body");
+    assert_eq!(body, cloudflare_block_json());
+    assert_eq!(blocked.header("content-type"), "application/json");
+    assert_eq!(blocked.header("via"), "");
+    assert_eq!(blocked.header("retry-after"), "");
+    assert!(blocked.ratelimit_headers().is_empty());
+    assert_eq!(
+        discord
+            .rate_limited_by_scope()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        scopes(0, 0, 5, 1)
+    );
+    // reset lifts the ban.
+    discord.reset();
+    assert!(!discord.is_banned());
+    assert_eq!(send(get_me(&discord, true)).await.status, 200);
+}
+
+#[tokio::test]
+async fn max_in_flight_counts_concurrent_requests() {
+    let discord = unlimited();
+    let channel = discord.add_channel("logs");
+    assert_eq!(send(get_me(&discord, true)).await.status, 200);
+    assert_eq!(discord.max_in_flight(), 1);
+    discord.set_stalled(true);
+    let pending: Vec<_> = (0..3)
+        .map(|i| {
+            tokio::spawn(
+                post_message(&discord, channel, &json!({"content": format!("m{i}")})).send(),
+            )
+        })
+        .collect();
+    eventually("three stalled requests", || discord.in_flight() == 3).await;
+    assert_eq!(discord.max_in_flight(), 3);
+    discord.set_stalled(false);
+    for task in pending {
+        let response = bounded(task).await.expect("task").expect("answered");
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    eventually("no request in flight", || discord.in_flight() == 0).await;
+    assert_eq!(discord.max_in_flight(), 3);
+    assert_eq!(discord.messages(channel).len(), 3);
+    // Sequential requests keep the peak at 1 after a reset.
+    discord.reset();
+    assert_eq!(discord.max_in_flight(), 0);
+    for _ in 0..3 {
+        assert_eq!(
+            create_message(&discord, channel, json!({"content": "x"}))
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(discord.max_in_flight(), 1);
+}
+
+#[tokio::test]
+async fn set_upload_limit_lowers_the_file_limit() {
+    let discord = unlimited();
+    let channel = discord.add_channel("uploads");
+    assert_eq!(
+        upload(&discord, channel, &[("a.txt", vec![b'x'; 11])])
+            .await
+            .status,
+        200
+    );
+    discord.set_upload_limit(10);
+    let big = upload(&discord, channel, &[("b.txt", vec![b'x'; 11])]).await;
+    assert_eq!(
+        (big.status, big.body),
+        (
+            413,
+            json!({"message": "Request entity too large", "code": 40005})
+        )
+    );
+    assert_eq!(discord.messages(channel).len(), 1);
 }

@@ -44,9 +44,18 @@ pub(crate) fn answer(state: &mut State, request: &Request) -> Reply {
                 .iter()
                 .map(|(status, n)| (status.to_string(), Value::from(*n)))
                 .collect();
+            let now = std::time::Instant::now();
             Reply::json(
                 200,
-                json!({ "request_count": state.request_count, "status_counts": by_status }),
+                json!({
+                    "request_count": state.request_count,
+                    "status_counts": by_status,
+                    "rate_limited_by_scope": state.rate_limited,
+                    "invalid_request_count": state.abuse.count(now),
+                    "banned": state.abuse.any_banned(now),
+                    "in_flight": state.in_flight,
+                    "max_in_flight": state.max_in_flight,
+                }),
             )
         }
         ("POST", ["reset"]) => {
@@ -70,5 +79,6 @@ fn log_entry_json(entry: &RequestLogEntry) -> Value {
         "allowed_mentions_parse": entry.allowed_mentions_parse,
         "limiter": entry.limiter,
         "files": entry.files,
+        "fault": entry.fault,
     })
 }

@@ -16,7 +16,12 @@
 //! - per-route buckets, the webhook-per-channel shared limit and the global limit, in real
 //!   time, with Discord's `X-RateLimit-*` headers and 429 bodies;
 //! - `nonce` + `enforce_nonce` de-duplication;
-//! - fault knobs: stalls, latency, forced statuses, a revoked token.
+//! - fault knobs: stalls, latency, forced statuses, a revoked token, and injected faults
+//!   ([`MockDiscord::fail_next`] with a [`Fault`]: 5xx and Cloudflare pages, commit-then-fail,
+//!   dropped connections, spurious 429s of every scope, Cloudflare blocks), a Discord outage
+//!   ([`MockDiscord::set_down`]) and a per-message rejection marker
+//!   ([`MockDiscord::reject_marker`]);
+//! - the invalid-request counter and its Cloudflare ban (rules 26-27).
 //!
 //! The rules and their sources are in `discord-api.md` ("Emulator spec"). Accepted messages,
 //! the request log and counters are readable from Rust ([`MockDiscord::messages`],
@@ -35,11 +40,15 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Not emulated: threads, forum channels, the invalid-request ban (Cloudflare 1015), a
-//! virtual clock, dropped connections and commit-then-fail faults.
+//! Checks run in the spec's order (rule 20): the ban, then the outage switch and injected
+//! faults, then authentication, the global limit, the route bucket, shared limits, lookups
+//! and permissions, and the body.
+//!
+//! Not emulated: threads, forum channels, a virtual clock.
 
 mod clock;
 mod control;
+mod faults;
 mod message;
 mod multipart;
 mod payload;
@@ -54,10 +63,11 @@ mod validate;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+pub use faults::{AfterCommit, Fault, FaultBody, Scope};
 use server::{Server, Shared};
 use state::{Forced, State};
 
@@ -90,6 +100,15 @@ pub struct MockConfig {
     pub max_request_bytes: usize,
     /// How long an `enforce_nonce` nonce is remembered. Default 5 minutes.
     pub nonce_window: Duration,
+    /// Invalid requests (answers 401, 403 and 429, except `shared`-scope 429s) per client IP
+    /// within a sliding 10 minutes that trip the Cloudflare ban (rule 26). Default 10,000.
+    pub invalid_request_limit: u32,
+    /// How long a ban lasts; its answers do not count as invalid requests. Default 1 hour.
+    pub ban_duration: Duration,
+    /// The ban's body (rule 27): `false` (default) is Cloudflare's HTML "error code: 1015"
+    /// page, `true` the JSON `{"code": 0, "message": "You are being blocked from accessing
+    /// our API temporarily ..."}`.
+    pub ban_body_json: bool,
 }
 
 impl Default for MockConfig {
@@ -106,6 +125,9 @@ impl Default for MockConfig {
             upload_limit_bytes: 10 * 1024 * 1024,
             max_request_bytes: 25 * 1024 * 1024,
             nonce_window: Duration::from_secs(5 * 60),
+            invalid_request_limit: 10_000,
+            ban_duration: Duration::from_secs(60 * 60),
+            ban_body_json: false,
         }
     }
 }
@@ -136,7 +158,8 @@ pub struct RequestLogEntry {
     pub path: String,
     /// URI query without `?` (`wait=true`), empty when none.
     pub query: String,
-    /// The status answered.
+    /// The status answered; `0` when no answer was sent (the connection was dropped, or the
+    /// answer is held by [`AfterCommit::Hang`]).
     pub status: u16,
     /// Headers sent by the client, names lower-case, in order.
     pub headers: Vec<(String, String)>,
@@ -147,10 +170,15 @@ pub struct RequestLogEntry {
     /// (Discord's defaults when the field was absent); empty otherwise.
     pub allowed_mentions_parse: Vec<String>,
     /// Which limiter answered 429: `"user"` (route bucket), `"shared"` (webhooks per
-    /// channel) or `"global"`; `None` when no limiter fired.
+    /// channel), `"global"`, or `"cloudflare"` (a ban or an injected block); for an injected
+    /// [`Fault::RateLimited`], its scope. `None` when no limiter fired.
     pub limiter: Option<String>,
     /// File names of the uploaded files, in order.
     pub files: Vec<String>,
+    /// The fault behind the answer, if any: `"banned"`, `"down"`, `"status"`,
+    /// `"drop_connection"`, `"rate_limited"`, `"cloudflare_block"`, `"commit_then_500"`,
+    /// `"commit_then_drop"` or `"commit_then_hang"`.
+    pub fault: Option<String>,
 }
 
 /// The running emulator. Dropping it stops the server (promptly, also while stalled).
@@ -255,7 +283,8 @@ impl MockDiscord {
         self.shared.lock().messages.clone()
     }
 
-    /// Responses sent to Discord-API requests, by HTTP status.
+    /// Responses sent to Discord-API requests, by HTTP status (`0`: no answer was sent,
+    /// see [`RequestLogEntry::status`]).
     #[must_use]
     pub fn status_counts(&self) -> BTreeMap<u16, u64> {
         self.shared.lock().status_counts.clone()
@@ -285,7 +314,10 @@ impl MockDiscord {
     }
 
     /// The next `n` Discord-API requests are answered with `status` and the JSON `body`
-    /// (with `Via: 1.1 google`), before any other check. `n == 0` cancels.
+    /// (with `Via: 1.1 google`), before authentication and every later check (after the
+    /// ban check, the outage switch and queued [`fail_next`](MockDiscord::fail_next)
+    /// faults). `n == 0` cancels. A later call replaces an earlier one; see
+    /// [`fail_next`](MockDiscord::fail_next) for a queue of faults.
     pub fn force_status(&self, n: u32, status: u16, body: Value) {
         self.shared.lock().forced = (n > 0).then_some(Forced {
             remaining: n,
@@ -299,9 +331,102 @@ impl MockDiscord {
         self.shared.lock().bot.revoked = true;
     }
 
-    /// Clears messages, the request log, counters, nonces and limiter windows; channels,
-    /// webhooks, permissions and fault knobs stay.
+    /// Clears messages, the request log, counters (including
+    /// [`max_in_flight`](MockDiscord::max_in_flight), which restarts from the requests in
+    /// flight now), nonces, limiter windows, the invalid-request counter and bans; channels, webhooks,
+    /// permissions and fault knobs (queued faults included) stay.
     pub fn reset(&self) {
         self.shared.lock().reset();
+    }
+
+    /// Fails the next `n` Discord-API requests with `fault` (emulator spec F).
+    ///
+    /// Faults are queued: each request takes one use of the oldest queued fault it matches
+    /// ([`Fault::CommitThenFail`] matches `POST` requests only). They apply after the ban
+    /// check and the outage switch, before authentication and every later check, so an
+    /// injected answer consumes no rate-limit bucket. An injected 401, 403 or 429 counts as
+    /// an invalid request (except a `shared` 429), like a real one. `n == 0` does nothing.
+    pub fn fail_next(&self, n: u32, fault: Fault) {
+        self.shared.lock().faults.push(None, n, fault);
+    }
+
+    /// Like [`fail_next`](MockDiscord::fail_next), for requests whose URI path contains
+    /// `path_contains` only (e.g. `"/webhooks/"` or `"/channels/123/messages"`).
+    pub fn fail_next_matching(&self, path_contains: &str, n: u32, fault: Fault) {
+        self.shared
+            .lock()
+            .faults
+            .push(Some(path_contains), n, fault);
+    }
+
+    /// Forgets every queued fault (not [`force_status`](MockDiscord::force_status), not
+    /// [`set_down`](MockDiscord::set_down)).
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Answers every request held by [`AfterCommit::Hang`] so far with the answer it would
+    /// have had (its client has usually given up by then).
+    pub fn release_hung(&self) {
+        self.shared.hung.send_modify(|generation| *generation += 1);
+    }
+
+    /// Plays a Discord outage: while `true`, every Discord-API request (after the ban check)
+    /// answers `503 {"message": "503: Service Unavailable", "code": 0}` with
+    /// `Via: 1.1 google` and no rate-limit headers; nothing is stored and no queued fault is
+    /// consumed.
+    pub fn set_down(&self, down: bool) {
+        self.shared.lock().faults.down = down;
+    }
+
+    /// While set, a message (bot or webhook) whose `content` or any embed string contains
+    /// `marker` is refused, at the body-validation step (after auth, limits and
+    /// permissions; it consumes its bucket and carries bucket headers), with
+    /// `400 {"code": 50035, "message": "Invalid Form Body", "errors": {"content": {"_errors":
+    /// [{"code": "BASE_TYPE_BAD", "message": "Rejected by test marker"}]}}}`. `None` turns it off.
+    pub fn reject_marker(&self, marker: Option<String>) {
+        self.shared.lock().faults.reject_marker = marker;
+    }
+
+    /// Lowers (or raises) the largest accepted file per attachment; larger files answer
+    /// `413` code 40005 ([`MockConfig::upload_limit_bytes`]).
+    pub fn set_upload_limit(&self, bytes: usize) {
+        self.shared.lock().config.upload_limit_bytes = bytes;
+    }
+
+    /// Invalid requests (401, 403, and 429 except `shared` scope) counted in the last
+    /// 10 minutes, over every client IP (rule 26). The count restarts when a ban is imposed.
+    #[must_use]
+    pub fn invalid_request_count(&self) -> u64 {
+        self.shared.lock().abuse.count(Instant::now())
+    }
+
+    /// Whether a client IP is banned right now (rule 27): its requests all get the
+    /// Cloudflare block.
+    #[must_use]
+    pub fn is_banned(&self) -> bool {
+        self.shared.lock().abuse.any_banned(Instant::now())
+    }
+
+    /// 429 answers sent, by scope: `"user"`, `"global"`, `"shared"` and `"cloudflare"` (bans
+    /// and injected blocks), injected ones included; the four keys are always present.
+    /// A 429 injected with [`Fault::Status`] has no scope and is not counted here.
+    #[must_use]
+    pub fn rate_limited_by_scope(&self) -> BTreeMap<String, u64> {
+        self.shared.lock().rate_limited.clone()
+    }
+
+    /// The largest number of Discord-API requests handled at once: from the moment the
+    /// request's head arrived (stalled and held requests included) until its answer is
+    /// handed to the connection, or the connection is dropped.
+    #[must_use]
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.lock().max_in_flight
+    }
+
+    /// Discord-API requests being handled right now (see [`max_in_flight`](MockDiscord::max_in_flight)).
+    #[must_use]
+    pub fn in_flight(&self) -> u64 {
+        self.shared.lock().in_flight
     }
 }

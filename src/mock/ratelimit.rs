@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::clock::epoch_seconds_after;
 use super::reply::Reply;
@@ -140,52 +140,57 @@ pub(crate) fn user_limited(state: BucketState, hash: &str) -> Reply {
     let mut headers = vec![("Retry-After", retry_after_header(state.reset_after))];
     headers.extend(bucket_headers(state, hash));
     headers.push(("X-RateLimit-Scope", "user".to_string()));
-    Reply {
-        status: 429,
+    limited(
         headers,
-        body: Some(json!({
+        json!({
             "message": "You are being rate limited.",
             "retry_after": seconds_3dp(state.reset_after),
             "global": false,
-        })),
-        limiter: Some("user"),
-    }
+        }),
+        "user",
+    )
 }
 
 /// The 429 of a limit shared by every sender (scope `shared`, emulator spec rule 24).
 /// The caller adds the sender's own bucket headers, whose `Remaining` may be above 0.
 pub(crate) fn shared_limited(retry_after: Duration) -> Reply {
-    Reply {
-        status: 429,
-        headers: vec![
+    limited(
+        vec![
             ("Retry-After", retry_after_header(retry_after)),
             ("X-RateLimit-Scope", "shared".to_string()),
         ],
-        body: Some(json!({
+        json!({
             "message": "The resource is being rate limited.",
             "retry_after": seconds_3dp(retry_after),
             "global": false,
-        })),
-        limiter: Some("shared"),
-    }
+        }),
+        "shared",
+    )
 }
 
 /// The global 429: no bucket headers at all (emulator spec rule 25).
 pub(crate) fn global_limited(retry_after: Duration) -> Reply {
-    Reply {
-        status: 429,
-        headers: vec![
+    limited(
+        vec![
             ("Retry-After", retry_after_header(retry_after)),
             ("X-RateLimit-Global", "true".to_string()),
             ("X-RateLimit-Scope", "global".to_string()),
         ],
-        body: Some(json!({
+        json!({
             "message": "You are being rate limited.",
             "retry_after": seconds_3dp(retry_after),
             "global": true,
-        })),
-        limiter: Some("global"),
-    }
+        }),
+        "global",
+    )
+}
+
+/// A 429 from `limiter` with these headers and body.
+fn limited(headers: Vec<(&'static str, String)>, body: Value, limiter: &'static str) -> Reply {
+    let mut reply = Reply::json(429, body);
+    reply.headers = headers;
+    reply.limiter = Some(limiter);
+    reply
 }
 
 #[cfg(test)]

@@ -3,8 +3,19 @@
 
 use serde_json::{json, Value};
 
-/// One answer, before it becomes an HTTP response. The server adds `Content-Type` and
-/// `Via: 1.1 google` to every JSON body.
+/// How the server delivers an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Send it.
+    Send,
+    /// Close the connection without answering.
+    Drop,
+    /// Hold it until `MockDiscord::release_hung` or the emulator stops.
+    Hang,
+}
+
+/// One answer, before it becomes an HTTP response. The server adds `Content-Type`, and
+/// `Via: 1.1 google` unless `via` is off (simulated Cloudflare answers).
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
     /// HTTP status.
@@ -13,8 +24,17 @@ pub(crate) struct Reply {
     pub headers: Vec<(&'static str, String)>,
     /// The JSON body; `None` for an empty body (204).
     pub body: Option<Value>,
-    /// The limiter that produced this answer, if it is a 429 from one (`user`, `shared`, `global`).
+    /// An HTML body (`text/html`), sent instead of `body` when set.
+    pub html: Option<String>,
+    /// Whether to send `Via: 1.1 google`.
+    pub via: bool,
+    /// The limiter that produced this answer, if it is a 429 from one (`user`, `shared`,
+    /// `global`, or `cloudflare` for a block).
     pub limiter: Option<&'static str>,
+    /// Send, drop the connection, or hold the answer.
+    pub delivery: Delivery,
+    /// The injected fault behind this answer, for the request log.
+    pub fault: Option<&'static str>,
 }
 
 impl Reply {
@@ -24,7 +44,11 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Some(body),
+            html: None,
+            via: true,
             limiter: None,
+            delivery: Delivery::Send,
+            fault: None,
         }
     }
 
@@ -34,7 +58,25 @@ impl Reply {
             status: 204,
             headers: Vec::new(),
             body: None,
+            html: None,
+            via: true,
             limiter: None,
+            delivery: Delivery::Send,
+            fault: None,
+        }
+    }
+
+    /// An HTML answer without `Via` (a Cloudflare page).
+    pub(crate) fn html(status: u16, page: String) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: None,
+            html: Some(page),
+            via: false,
+            limiter: None,
+            delivery: Delivery::Send,
+            fault: None,
         }
     }
 

@@ -1,16 +1,18 @@
-//! Discord's REST routes over the emulator's state: auth, the global limit, route buckets,
-//! lookups and permissions, then the body (emulator spec rules 1-10, 16-25).
+//! Discord's REST routes over the emulator's state: the ban and injected faults, auth, the
+//! global limit, route buckets, lookups and permissions, then the body (emulator spec rules
+//! 1-10, 16-27, F).
 
 use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 use serde_json::{json, Value};
 
+use super::faults::{self, AfterCommit, Fault};
 use super::message::{self, Origin};
 use super::payload::{self, Body, Payload};
 use super::permissions as perm;
 use super::ratelimit::{self, Admission};
-use super::reply::{self, Reply};
+use super::reply::{self, Delivery, Reply};
 use super::state::State;
 use super::validate::{self, Draft, Sender};
 use super::RequestLogEntry;
@@ -67,33 +69,180 @@ struct Trace {
 /// A handler's result: `Err` short-circuits with an error answer.
 type Step<T> = Result<T, Reply>;
 
+/// What happens to a request, decided before its body is read: the ban check (rule 20
+/// step 1), then the outage switch, then the queue of injected faults.
+#[derive(Debug, Clone)]
+pub(crate) enum Triage {
+    /// The client's IP is banned: the Cloudflare block (rule 27).
+    Banned,
+    /// The emulator plays a Discord outage: 503.
+    Down,
+    /// An injected fault.
+    Fault(Fault),
+    /// Normal handling.
+    Proceed,
+}
+
+impl Triage {
+    /// Whether the body is never read (the connection is dropped first).
+    pub(crate) fn skips_body(&self) -> bool {
+        matches!(self, Triage::Fault(Fault::DropConnection))
+    }
+}
+
+/// Decides a request's [`Triage`], consuming one use of a matching queued fault.
+pub(crate) fn triage(
+    state: &mut State,
+    method: &str,
+    path: &str,
+    peer: IpAddr,
+    now: Instant,
+) -> Triage {
+    if state.abuse.is_banned(peer, now) {
+        Triage::Banned
+    } else if state.faults.down {
+        Triage::Down
+    } else {
+        state
+            .faults
+            .take(method, path)
+            .map_or(Triage::Proceed, Triage::Fault)
+    }
+}
+
 /// Answers one Discord-API request (not `/_emu/`) and records it.
-pub(crate) fn answer(state: &mut State, request: &Request, now: Instant) -> Reply {
+pub(crate) fn answer(state: &mut State, request: &Request, now: Instant, triage: Triage) -> Reply {
     let mut trace = Trace::default();
-    let reply = match forced(state) {
-        Some(reply) => reply,
-        None if state.config.strict_user_agent && !has_bot_user_agent(request) => {
-            reply::user_agent_blocked()
+    let banned = matches!(triage, Triage::Banned);
+    let reply = match triage {
+        Triage::Banned => {
+            let mut reply = faults::cloudflare_block(state.config.ban_body_json);
+            reply.fault = Some("banned");
+            reply
         }
-        None => dispatch(state, request, now, &mut trace),
+        Triage::Down => {
+            let mut reply = faults::outage();
+            reply.fault = Some("down");
+            reply
+        }
+        Triage::Fault(fault) => inject(state, request, now, fault, &mut trace),
+        Triage::Proceed => match forced(state) {
+            Some(reply) => reply,
+            None => handle(state, request, now, &mut trace),
+        },
     };
     if trace.body.is_null() {
         // Answered before the body was needed (auth, limits, permissions): log it anyway.
         describe_body(request, &mut trace);
+    }
+    let sent = reply.delivery == Delivery::Send;
+    if sent && reply.status == 429 {
+        if let Some(scope) = reply.limiter {
+            *state.rate_limited.entry(scope.to_string()).or_default() += 1;
+        }
+    }
+    let invalid = matches!(reply.status, 401 | 403 | 429) && reply.limiter != Some("shared");
+    if sent && invalid && !banned {
+        let (limit, ban) = (
+            state.config.invalid_request_limit,
+            state.config.ban_duration,
+        );
+        state.abuse.note(request.peer, now, limit, ban);
     }
     state.record(RequestLogEntry {
         received_at: SystemTime::now(),
         method: request.method.clone(),
         path: request.path.clone(),
         query: request.query.clone(),
-        status: reply.status,
+        status: if sent { reply.status } else { 0 },
         headers: request.headers.clone(),
         body: trace.body,
         allowed_mentions_parse: trace.parse,
         limiter: reply.limiter.map(str::to_string),
         files: trace.files,
+        fault: reply.fault.map(str::to_string),
     });
     reply
+}
+
+/// Normal handling: the `User-Agent` check, then the route.
+fn handle(state: &mut State, request: &Request, now: Instant, trace: &mut Trace) -> Reply {
+    if state.config.strict_user_agent && !has_bot_user_agent(request) {
+        reply::user_agent_blocked()
+    } else {
+        dispatch(state, request, now, trace)
+    }
+}
+
+/// Applies an injected fault.
+fn inject(
+    state: &mut State,
+    request: &Request,
+    now: Instant,
+    fault: Fault,
+    trace: &mut Trace,
+) -> Reply {
+    let (mut reply, name) = match fault {
+        Fault::Status { status, body } => (faults::status(status, &body), "status"),
+        Fault::DropConnection => (faults::dropped(), "drop_connection"),
+        Fault::CloudflareBlock { json } => (faults::cloudflare_block(json), "cloudflare_block"),
+        Fault::RateLimited {
+            scope,
+            retry_after,
+            code,
+            remaining,
+        } => {
+            let bucket = route_bucket(state, request);
+            let reply = faults::rate_limited(scope, retry_after, code, remaining, bucket);
+            (reply, "rate_limited")
+        }
+        Fault::CommitThenFail(after) => {
+            let stored_before = state.messages.len();
+            let reply = handle(state, request, now, trace);
+            if state.messages.len() == stored_before {
+                // Nothing was committed: the normal answer (the fault is used up all the same).
+                return reply;
+            }
+            match after {
+                AfterCommit::Status500 => (
+                    Reply::error(500, 0, "500: Internal Server Error"),
+                    "commit_then_500",
+                ),
+                AfterCommit::DropConnection => (faults::dropped(), "commit_then_drop"),
+                AfterCommit::Hang => {
+                    let mut held = reply;
+                    held.delivery = Delivery::Hang;
+                    (held, "commit_then_hang")
+                }
+            }
+        }
+    };
+    reply.fault = Some(name);
+    reply
+}
+
+/// The route's bucket `(limit, window, hash)`, for injected 429s.
+fn route_bucket(state: &State, request: &Request) -> (u32, std::time::Duration, &'static str) {
+    let rest = ["/api/v10/", "/api/v9/"]
+        .iter()
+        .find_map(|prefix| request.path.strip_prefix(prefix))
+        .unwrap_or("");
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (get_limit, get_window) = ratelimit::GET_ROUTE_LIMIT;
+    match (segments.as_slice(), request.method.as_str()) {
+        (["channels", _, "messages"], "POST") => {
+            let (limit, window) = state.config.channel_bucket;
+            (limit, window, ratelimit::CHANNEL_MESSAGES_BUCKET)
+        }
+        (["webhooks", _, _], "POST") => {
+            let (limit, window) = state.config.webhook_bucket;
+            (limit, window, ratelimit::WEBHOOK_EXECUTE_BUCKET)
+        }
+        (["channels", _, "messages"], _) => (get_limit, get_window, ratelimit::GET_MESSAGES_BUCKET),
+        (["channels", _], _) => (get_limit, get_window, ratelimit::GET_CHANNEL_BUCKET),
+        (["webhooks", ..], _) => (get_limit, get_window, ratelimit::GET_WEBHOOK_BUCKET),
+        _ => (get_limit, get_window, ratelimit::USERS_ME_BUCKET),
+    }
 }
 
 /// Whether the `User-Agent` has Discord's required shape, `DiscordBot ($url, $version)`.
@@ -459,6 +608,9 @@ fn create_message(
         }
         let mut draft = validate::validate(&payload.json, Sender::Bot, &payload.uploads)?;
         trace.parse.clone_from(&draft.mentions.parse);
+        if state.faults.rejects(&draft.content, &draft.embeds) {
+            return Err(faults::rejected_by_marker());
+        }
         if !draft.embeds.is_empty() && permissions & perm::EMBED_LINKS == 0 {
             if !state.config.embed_links_missing_strip {
                 return Err(reply::missing_permissions());
@@ -544,6 +696,9 @@ fn execute_webhook(
         let payload = read_payload(state, request, trace)?;
         let draft = validate::validate(&payload.json, Sender::Webhook, &payload.uploads)?;
         trace.parse.clone_from(&draft.mentions.parse);
+        if state.faults.rejects(&draft.content, &draft.embeds) {
+            return Err(faults::rejected_by_marker());
+        }
         if let Some(thread_id) = request.query_param("thread_id") {
             return Err(reply::invalid_form_body(
                 json!({ "thread_id": { "_errors": [{

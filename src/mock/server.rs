@@ -1,7 +1,6 @@
 //! HTTP plumbing: the emulator's own thread and current-thread runtime, the hyper
 //! connection loop, stalls and latency, and conversion to and from hyper types.
 
-use std::convert::Infallible;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -19,8 +18,8 @@ use tokio::sync::{oneshot, watch};
 
 use super::control;
 use super::payload::Body;
-use super::reply::Reply;
-use super::routes::{self, Request};
+use super::reply::{Delivery, Reply};
+use super::routes::{self, Request, Triage};
 use super::state::State;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
@@ -33,6 +32,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// `true` while Discord-API requests must be held unanswered.
     pub stalled: watch::Sender<bool>,
+    /// Bumped by `MockDiscord::release_hung` to answer requests held by `AfterCommit::Hang`.
+    pub hung: watch::Sender<u64>,
     /// Largest request body read (`MockConfig::max_request_bytes`).
     max_request_bytes: usize,
 }
@@ -44,6 +45,7 @@ impl Shared {
         Self {
             state: Mutex::new(state),
             stalled: watch::Sender::new(false),
+            hung: watch::Sender::new(0),
             max_request_bytes,
         }
     }
@@ -53,6 +55,39 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// Counts one Discord-API request as in flight while it lives.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    /// Counts a request in, updating the peak.
+    fn enter(shared: &Arc<Shared>) -> Self {
+        let mut state = shared.lock();
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        drop(state);
+        Self(Arc::clone(shared))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
+    }
+}
+
+/// The error that makes hyper close a connection without answering.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DropConnection {}
 
 /// The running server; dropping it stops the thread and closes every connection.
 #[derive(Debug)]
@@ -147,22 +182,49 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Answers one HTTP request.
+/// Answers one HTTP request; `Err` closes the connection without an answer.
 async fn serve(
     shared: Arc<Shared>,
     request: hyper::Request<Incoming>,
     peer: IpAddr,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, DropConnection> {
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, shared.max_request_bytes).collect().await {
-        Ok(collected) => Body::Complete(collected.to_bytes().to_vec()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Body::TooLarge,
-        // The client went away mid-body: nobody is left to answer.
-        Err(_) => return Ok(to_response(Reply::error(400, 0, "400: Bad Request"))),
+    let path = parts.uri.path().to_string();
+    let is_control = path.starts_with(control::PREFIX);
+    let _in_flight = (!is_control).then(|| InFlight::enter(&shared));
+    let mut hung = shared.hung.subscribe();
+    let triage = if is_control {
+        Triage::Proceed
+    } else {
+        let mut stalled = shared.stalled.subscribe();
+        // Err only if the sender is gone, which cannot happen while `shared` lives.
+        let _ = stalled.wait_for(|stalled| !*stalled).await;
+        let latency = shared.lock().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        routes::triage(
+            &mut shared.lock(),
+            parts.method.as_str(),
+            &path,
+            peer,
+            Instant::now(),
+        )
+    };
+    let body = if triage.skips_body() {
+        drop(body);
+        Body::Complete(Vec::new())
+    } else {
+        match Limited::new(body, shared.max_request_bytes).collect().await {
+            Ok(collected) => Body::Complete(collected.to_bytes().to_vec()),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => Body::TooLarge,
+            // The client went away mid-body: nobody is left to answer.
+            Err(_) => return Ok(to_response(Reply::error(400, 0, "400: Bad Request"))),
+        }
     };
     let request = Request {
         method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
+        path,
         query: parts.uri.query().unwrap_or("").to_string(),
         headers: parts
             .headers
@@ -177,22 +239,28 @@ async fn serve(
         body,
         peer,
     };
-    if request.path.starts_with(control::PREFIX) {
+    if is_control {
         let reply = control::answer(&mut shared.lock(), &request);
         return Ok(to_response(reply));
     }
-    let mut stalled = shared.stalled.subscribe();
-    // Err only if the sender is gone, which cannot happen while `shared` lives.
-    let _ = stalled.wait_for(|stalled| !*stalled).await;
-    let latency = shared.lock().latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    // Only releases from now on answer a request held below.
+    hung.mark_unchanged();
+    let reply = routes::answer(&mut shared.lock(), &request, Instant::now(), triage);
+    match reply.delivery {
+        Delivery::Send => Ok(to_response(reply)),
+        Delivery::Drop => Err(DropConnection),
+        Delivery::Hang => {
+            // Held until `release_hung`; the emulator stopping cancels this task.
+            if hung.changed().await.is_err() {
+                return Err(DropConnection);
+            }
+            Ok(to_response(reply))
+        }
     }
-    let reply = routes::answer(&mut shared.lock(), &request, Instant::now());
-    Ok(to_response(reply))
 }
 
-/// Builds the HTTP response: every answer carries `Via: 1.1 google`, JSON bodies their type.
+/// Builds the HTTP response: `Via: 1.1 google` unless the answer plays Cloudflare, and the
+/// body's content type.
 fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(reply.status)
         .ok()
@@ -201,9 +269,17 @@ fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert("via", HeaderValue::from_static("1.1 google"));
+    if reply.via {
+        headers.insert("via", HeaderValue::from_static("1.1 google"));
+    }
     let bodiless = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    if let Some(body) = reply.body.filter(|_| !bodiless) {
+    if let Some(page) = reply.html.filter(|_| !bodiless) {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=UTF-8"),
+        );
+        *response.body_mut() = Full::new(Bytes::from(page));
+    } else if let Some(body) = reply.body.filter(|_| !bodiless) {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         *response.body_mut() = Full::new(Bytes::from(body.to_string()));
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::clock::Snowflakes;
+use super::faults::{Abuse, Faults};
 use super::ratelimit::Limiters;
 use super::{permissions, MockConfig, RequestLogEntry};
 
@@ -16,6 +17,14 @@ pub(crate) const BOT_TOKEN: &str = "mock-bot-token";
 const BOT_USERNAME: &str = "mock-bot";
 /// Most request-log entries kept; older ones are dropped first.
 pub(crate) const REQUEST_LOG_CAPACITY: usize = 100_000;
+
+/// The 429 counters by scope, all at zero.
+fn empty_scope_counts() -> BTreeMap<String, u64> {
+    ["user", "global", "shared", "cloudflare"]
+        .into_iter()
+        .map(|scope| (scope.to_string(), 0))
+        .collect()
+}
 
 /// A guild text channel.
 #[derive(Debug, Clone)]
@@ -107,6 +116,16 @@ pub(crate) struct State {
     pub latency: Duration,
     /// Pending forced answers.
     pub forced: Option<Forced>,
+    /// Queued faults, the outage switch and the rejection marker.
+    pub faults: Faults,
+    /// The invalid-request counter and bans.
+    pub abuse: Abuse,
+    /// 429s sent, by scope (`user`, `global`, `shared`, `cloudflare`).
+    pub rate_limited: BTreeMap<String, u64>,
+    /// Discord-API requests being handled right now.
+    pub in_flight: u64,
+    /// The largest `in_flight` seen.
+    pub max_in_flight: u64,
 }
 
 impl State {
@@ -134,6 +153,11 @@ impl State {
             limiters: Limiters::default(),
             latency: Duration::ZERO,
             forced: None,
+            faults: Faults::default(),
+            abuse: Abuse::default(),
+            rate_limited: empty_scope_counts(),
+            in_flight: 0,
+            max_in_flight: 0,
         }
     }
 
@@ -192,7 +216,8 @@ impl State {
         self.log.push_back(entry);
     }
 
-    /// Clears messages, the request log, counters and limiter windows.
+    /// Clears messages, the request log, counters, limiter windows, the invalid-request
+    /// counter and bans.
     pub(crate) fn reset(&mut self) {
         self.messages.clear();
         self.nonces.clear();
@@ -200,6 +225,9 @@ impl State {
         self.status_counts.clear();
         self.request_count = 0;
         self.limiters.clear();
+        self.abuse.clear();
+        self.rate_limited = empty_scope_counts();
+        self.max_in_flight = self.in_flight;
         for channel in self.channels.values_mut() {
             channel.last_message_id = None;
         }
