@@ -16,6 +16,10 @@ pub const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(120);
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
 /// How long dropping the guard waits for pending events to be delivered.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest batch interval accepted (a week): longer is a mistake, not a setting.
+pub const MAX_BATCH_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest shutdown timeout accepted (a day).
+pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Where the events of one class are posted.
 ///
@@ -161,10 +165,14 @@ impl fmt::Display for ConfigError {
                 write!(f, "API base {value:?} is not an absolute http(s) URL")
             }
             ConfigError::InvalidSetting { name, value } => {
-                write!(f, "{name} = {value} is not allowed (it must be greater than zero)")
+                write!(f, "{name} = {value} is not allowed (it must be greater than zero and at most a week for batch_interval, a day for shutdown_timeout)")
             }
             ConfigError::InvalidEnv { var, value } => {
-                write!(f, "environment variable {var}={value:?} could not be parsed")
+                if *var == "DISCORD_BATCH_SECS" {
+                    write!(f, "environment variable {var}={value:?} is not a positive number of seconds (e.g. 120)")
+                } else {
+                    write!(f, "environment variable {var}={value:?} could not be parsed")
+                }
             }
             ConfigError::Spawn(e) => write!(f, "could not start the flusher thread: {e}"),
         }
@@ -394,12 +402,19 @@ impl DiscordLayerBuilder {
             });
         }
         for (class, interval) in Class::ALL.iter().zip(self.intervals) {
-            if interval.is_zero() && !self.skipped[class.index()] {
+            if (interval.is_zero() || interval > MAX_BATCH_INTERVAL) && !self.skipped[class.index()]
+            {
                 return Err(ConfigError::InvalidSetting {
                     name: "batch_interval",
                     value: format!("{interval:?}"),
                 });
             }
+        }
+        if self.shutdown_timeout > MAX_SHUTDOWN_TIMEOUT {
+            return Err(ConfigError::InvalidSetting {
+                name: "shutdown_timeout",
+                value: format!("{:?}", self.shutdown_timeout),
+            });
         }
         if self.queue_capacity == 0 {
             return Err(ConfigError::InvalidSetting {
@@ -467,6 +482,10 @@ fn parse_webhook_url(raw: &str) -> Result<WebhookTarget, String> {
         return Err(format!("scheme {:?} is not http or https", url.scheme()));
     }
     let host = url.host_str().ok_or("it has no host")?;
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1");
+    if url.scheme() == "http" && !loopback {
+        return Err("http:// would send the webhook token in clear text; use https:// (plain http is accepted for localhost only)".into());
+    }
     let segments: Vec<&str> = url.path_segments().map(|s| s.collect()).unwrap_or_default();
     let at = segments
         .iter()
@@ -539,6 +558,7 @@ mod tests {
             "https://discord.com/api/webhooks/abc/x",
             "https://discord.com/api/webhooks/1/",
             "ftp://discord.com/api/webhooks/1/x",
+            "http://discord.com/api/webhooks/1/x",
         ] {
             assert!(parse_webhook_url(bad).is_err(), "{bad} was accepted");
         }

@@ -63,9 +63,9 @@ use std::fmt;
 
 pub use config::{
     ConfigError, Destination, DiscordLayerBuilder, DEFAULT_API_BASE, DEFAULT_BATCH_INTERVAL,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, MAX_BATCH_INTERVAL, MAX_SHUTDOWN_TIMEOUT,
 };
-pub use flusher::{DiscordGuard, DiscordHandle, FlushTimedOut};
+pub use flusher::{DiscordGuard, DiscordHandle, FlushError};
 pub use layer::DiscordLayer;
 pub use record::Record;
 pub use stats::{ClassStats, DropReason, Stats};

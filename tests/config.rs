@@ -109,6 +109,20 @@ fn impossible_settings_are_refused() {
         }
     );
     assert_eq!(
+        err(all_webhooks().batch_interval(Duration::MAX)),
+        ConfigError::InvalidSetting {
+            name: "batch_interval",
+            value: format!("{:?}", Duration::MAX)
+        }
+    );
+    assert_eq!(
+        err(all_webhooks().shutdown_timeout(Duration::MAX)),
+        ConfigError::InvalidSetting {
+            name: "shutdown_timeout",
+            value: format!("{:?}", Duration::MAX)
+        }
+    );
+    assert_eq!(
         err(all_webhooks().queue_capacity(0)),
         ConfigError::InvalidSetting {
             name: "queue_capacity",

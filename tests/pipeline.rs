@@ -414,3 +414,119 @@ fn webhooks_are_posted_with_wait_true() {
     assert!(request.path.contains("/webhooks/"));
     assert_eq!(request.query, "wait=true");
 }
+
+#[test]
+fn a_split_line_in_flight_at_shutdown_is_counted_once() {
+    let s = Setup::new();
+    s.mock.set_stalled(true);
+    let (layer, guard) = s
+        .builder(LONG)
+        .shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        info!("{}", "x".repeat(10_000));
+    });
+    let stats = guard.shutdown();
+    assert_eq!((stats.events, stats.delivered, stats.dropped), (1, 0, 1));
+    assert_eq!(
+        stats
+            .class(Class::Log)
+            .dropped_for(DropReason::ShutdownTimeout),
+        1
+    );
+    s.mock.set_stalled(false);
+}
+
+#[test]
+fn flush_returns_while_another_thread_keeps_logging() {
+    let s = Setup::new();
+    let (layer, guard) = s.builder(LONG).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (dispatch, stop) = (dispatch.clone(), stop.clone());
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    info!("tick");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let flushed = guard.flush(Duration::from_secs(5));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    producer.join().unwrap();
+    assert_eq!(flushed, Ok(()));
+    let stats = guard.shutdown();
+    assert_eq!(stats.events, stats.delivered);
+}
+
+#[test]
+fn errors_queued_behind_a_slow_request_keep_their_order() {
+    let s = Setup::new();
+    s.mock.set_latency(Duration::from_millis(300));
+    let (layer, guard) = s.builder(LONG).build().unwrap();
+    let handle = guard.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        error!("E0");
+        assert!(wait_until(Duration::from_secs(2), || handle
+            .stats()
+            .requests
+            == 1));
+        for e in ["E1", "E2", "E3"] {
+            error!("{e}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+    let stats = guard.shutdown();
+    assert_eq!(stats.delivered, 4);
+    let order: Vec<String> = s
+        .messages(Class::Log)
+        .iter()
+        .flat_map(|m| m["embeds"].as_array().cloned().unwrap_or_default())
+        .map(|e| e["description"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order, ["E0", "E1", "E2", "E3"]);
+}
+
+#[test]
+fn an_error_is_prompt_even_while_a_big_batch_spends_the_bucket() {
+    let s = Setup::new();
+    // A short shutdown: the rest of the big batch is not what this test waits for.
+    let (layer, guard) = s
+        .builder(LONG)
+        .queue_capacity(2000)
+        .shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let handle = guard.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..1100 {
+            info!("{i:05} {}", "p".repeat(150));
+        }
+    });
+    // The high-water mark starts the batch early: about 24 messages at Discord's 5 per 5 s.
+    assert!(wait_until(Duration::from_secs(8), || handle
+        .stats()
+        .messages
+        >= 5));
+    let emitted = Instant::now();
+    tracing::dispatcher::with_default(&dispatch, || error!("URGENT"));
+    let seen = || {
+        s.messages(Class::Log)
+            .iter()
+            .any(|m| m["embeds"][0]["description"] == "URGENT")
+    };
+    assert!(wait_until(Duration::from_secs(3), seen));
+    assert!(
+        emitted.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        emitted.elapsed()
+    );
+    assert_eq!(s.mock.status_counts().get(&429), None);
+    drop(guard);
+}

@@ -294,14 +294,38 @@ pub fn render_batch(class: Class, records: &[Record], options: &BatchOptions) ->
     Rendered { messages, blank }
 }
 
-/// Renders ERROR records as red embeds, several to a message when they fit; `mention_role`
-/// opts in to pinging one role. Blank ERRORs are still shown (an ERROR is never noise).
-pub fn render_errors(records: &[Record], mention_role: Option<u64>) -> Rendered {
-    let refs: Vec<&Record> = records.iter().collect();
-    Rendered {
-        messages: error::render(&refs, mention_role),
-        blank: 0,
+/// Options of an ERROR rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorOptions {
+    /// A role to ping with each ERROR message (opt-in); nothing else ever pings.
+    pub mention_role: Option<u64>,
+    /// ERRORs that would take more messages than this go as an attachment instead.
+    pub max_inline_messages: usize,
+}
+
+impl Default for ErrorOptions {
+    fn default() -> Self {
+        ErrorOptions {
+            mention_role: None,
+            max_inline_messages: usize::MAX,
+        }
     }
+}
+
+/// Renders ERROR records as red embeds, several to a message when they fit, or, when a
+/// flood of them would take more than `options.max_inline_messages` messages, as one
+/// summary with the full text attached. Blank ERRORs are still shown ("(no message)").
+pub fn render_errors(class: Class, records: &[Record], options: &ErrorOptions) -> Rendered {
+    let refs: Vec<&Record> = records.iter().collect();
+    let mut messages = error::render(&refs, options.mention_role);
+    if messages.len() > options.max_inline_messages.max(1) {
+        messages = attach::render(class, &refs, None, 0);
+        if let (Some(role), Some(first)) = (options.mention_role, messages.first_mut()) {
+            first.content = format!("<@&{role}> {}", first.content);
+            first.mention_role = Some(role);
+        }
+    }
+    Rendered { messages, blank: 0 }
 }
 
 /// Splits `text` into pieces of at most `max` code points, never inside a character.

@@ -53,7 +53,9 @@ fn one_event_is_one_compact_coloured_line() {
 #[test]
 fn nothing_to_say_is_no_message() {
     assert_eq!(render_batch(Class::Log, &[], &opts()), Rendered::default());
-    assert!(render_errors(&[], None).messages.is_empty());
+    assert!(render_errors(Class::Log, &[], &ErrorOptions::default())
+        .messages
+        .is_empty());
     let blank = [rec(Level::INFO, ""), rec(Level::WARN, "  \n\t \n")];
     assert_eq!(
         render_batch(Class::Log, &blank, &opts()),
@@ -268,7 +270,7 @@ fn an_error_is_a_red_embed_with_fields_spans_and_location() {
     r.spans.push("request{id=7}".into());
     r.file = Some("src/db.rs");
     r.line = Some(42);
-    let out = render_errors(&[r], None).messages;
+    let out = render_errors(Class::Log, &[r], &ErrorOptions::default()).messages;
     assert_eq!(out.len(), 1);
     assert_eq!(
         out[0].to_json(),
@@ -289,14 +291,15 @@ fn an_error_is_a_red_embed_with_fields_spans_and_location() {
 
 #[test]
 fn an_error_may_ping_one_opted_in_role_and_nothing_else() {
-    let out = render_errors(
-        &[rec(
-            Level::ERROR,
-            "user said @everyone <@&123> <@456> @here",
-        )],
-        Some(999),
-    )
-    .messages;
+    let records = [rec(
+        Level::ERROR,
+        "user said @everyone <@&123> <@456> @here",
+    )];
+    let o = ErrorOptions {
+        mention_role: Some(999),
+        ..ErrorOptions::default()
+    };
+    let out = render_errors(Class::Log, &records, &o).messages;
     let json = out[0].to_json();
     assert_eq!(json["content"], "<@&999>");
     assert_eq!(
@@ -313,7 +316,7 @@ fn an_error_may_ping_one_opted_in_role_and_nothing_else() {
 fn more_than_25_fields_fold_into_the_description() {
     let mut r = rec(Level::ERROR, "many");
     r.fields = (0..30).map(|i| (["f"; 30][i], format!("v{i}"))).collect();
-    let out = render_errors(&[r], None).messages;
+    let out = render_errors(Class::Log, &[r], &ErrorOptions::default()).messages;
     let e = &out[0].embeds[0];
     assert_eq!(e.fields.len(), 25);
     let d = e.description.as_deref().unwrap();
@@ -329,7 +332,12 @@ fn a_5000_character_error_is_split_whole() {
     let text: String = (0..5000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    let out = render_errors(&[rec(Level::ERROR, &text)], None).messages;
+    let out = render_errors(
+        Class::Log,
+        &[rec(Level::ERROR, &text)],
+        &ErrorOptions::default(),
+    )
+    .messages;
     assert!(out.iter().all(Message::is_valid));
     // 3900 + 1100 characters and two titles: two embeds in one message.
     assert_eq!((out.len(), out[0].embeds.len()), (1, 2));
@@ -348,10 +356,34 @@ fn ten_700_character_errors_stay_under_6000_per_message() {
     let records: Vec<Record> = (0..10)
         .map(|_| rec(Level::ERROR, &"e".repeat(700)))
         .collect();
-    let out = render_errors(&records, None).messages;
+    let out = render_errors(Class::Log, &records, &ErrorOptions::default()).messages;
     assert_eq!(out.len(), 2);
     assert!(out
         .iter()
         .all(|m| m.is_valid() && m.embed_text_len() <= EMBED_TOTAL_MAX));
     assert_eq!(out.iter().map(|m| m.events).sum::<usize>(), 10);
+}
+
+#[test]
+fn an_error_flood_becomes_one_attachment() {
+    let records: Vec<Record> = (0..500)
+        .map(|i| rec(Level::ERROR, &format!("failure {i}")))
+        .collect();
+    let o = ErrorOptions {
+        mention_role: Some(5),
+        max_inline_messages: 5,
+    };
+    let out = render_errors(Class::Log, &records, &o).messages;
+    assert_eq!(out.len(), 1);
+    assert!(out[0].is_valid());
+    assert_eq!(
+        out[0].content,
+        "<@&5> **log** · 500 events from 13:02:03 to 13:02:03 UTC · 500 ERROR, 0 WARN · too many for the channel's rate limit, so the full text is attached"
+    );
+    assert_eq!(out[0].attachments[0].text.lines().count(), 500);
+    assert_eq!((out[0].events, out[0].flags), (500, 0));
+    assert_eq!(
+        out[0].to_json()["allowed_mentions"],
+        json!({"parse": [], "roles": ["5"]})
+    );
 }

@@ -10,8 +10,9 @@
 //! Delivery guarantee: once the guard's shutdown returns, every captured event was either
 //! in a message Discord accepted or counted in [`Stats`] as dropped with its reason.
 
+mod lane;
+
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::rc::Rc;
@@ -26,28 +27,24 @@ use tokio::task::LocalSet;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::config::{Config, Target};
-use crate::discord::{Client, Reply};
+use crate::discord::Client;
 use crate::layer::{mark_flusher_thread, DiscordLayer};
 use crate::queue::Queues;
-use crate::render::{self, BatchOptions, Message};
+use crate::render::{self, BatchOptions};
 use crate::stats::{DropReason, Stats};
 use crate::{Class, ConfigError};
+use lane::Lane;
 
 const THREAD_NAME: &str = "tracing-discord-flusher";
 /// Discord allows 50 requests a second per bot (discord-api.md 1.3). One request every
 /// 21 ms with no burst keeps any one-second window at 48 at most, so a fixed window on
 /// Discord's side never sees 50.
 const GLOBAL_SPACING: Duration = Duration::from_millis(21);
-/// Server errors and network failures are retried this many times, with backoff.
-const MAX_RETRIES: u32 = 3;
-const RETRY_BACKOFF: Duration = Duration::from_millis(500);
-/// A message answered 429 this many times in a row is given up on (counted as dropped).
-const MAX_RATE_LIMITED: u32 = 20;
-/// When a 429 carries no usable wait, wait this long.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// ERROR messages a lane may hold before further ERRORs are dropped (and counted); bounds
 /// memory while a destination does not answer.
 const URGENT_OUTBOX_MAX: usize = 100;
+/// ERRORs arriving together that would take more messages than this go as an attachment.
+const URGENT_INLINE_MESSAGES: usize = 5;
 /// How often a shutdown looks whether the lanes are idle.
 const IDLE_POLL: Duration = Duration::from_millis(5);
 
@@ -76,18 +73,30 @@ impl fmt::Debug for DiscordHandle {
     }
 }
 
-/// [`DiscordHandle::flush`] or [`DiscordGuard::flush`] did not finish in time; what was not
-/// delivered stays queued (or in flight) and is still posted later.
+/// Why [`DiscordHandle::flush`] or [`DiscordGuard::flush`] could not confirm delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FlushTimedOut;
+#[non_exhaustive]
+pub enum FlushError {
+    /// It did not finish within its timeout; what was not delivered stays queued (or in
+    /// flight) and is still posted later.
+    TimedOut,
+    /// The guard was already dropped: the flusher is gone and events emitted since are
+    /// counted as dropped ([`DropReason::AfterShutdown`]).
+    ShutDown,
+}
 
-impl fmt::Display for FlushTimedOut {
+impl fmt::Display for FlushError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tracing-discord: flush did not finish within its timeout")
+        match self {
+            FlushError::TimedOut => f.write_str("tracing-discord: flush did not finish within its timeout"),
+            FlushError::ShutDown => f.write_str(
+                "tracing-discord: the guard was dropped, so nothing is delivered any more (keep the guard alive until the end of main)",
+            ),
+        }
     }
 }
 
-impl std::error::Error for FlushTimedOut {}
+impl std::error::Error for FlushError {}
 
 impl DiscordHandle {
     /// A snapshot of the delivery statistics.
@@ -98,13 +107,15 @@ impl DiscordHandle {
     /// Posts everything queued so far and waits (blocking this thread, at most `timeout`)
     /// until it is delivered or counted as dropped. Safe to call from any thread, inside an
     /// async runtime or not; for programs that end with `std::process::exit`.
-    pub fn flush(&self, timeout: Duration) -> Result<(), FlushTimedOut> {
+    pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
         let (reply, done) = std_mpsc::sync_channel(1);
         if self.commands.send(Command::Flush { reply }).is_err() {
-            // The flusher has shut down: nothing is pending any more.
-            return Ok(());
+            return Err(FlushError::ShutDown);
         }
-        done.recv_timeout(timeout).map_err(|_| FlushTimedOut)
+        done.recv_timeout(timeout).map_err(|e| match e {
+            std_mpsc::RecvTimeoutError::Timeout => FlushError::TimedOut,
+            std_mpsc::RecvTimeoutError::Disconnected => FlushError::ShutDown,
+        })
     }
 }
 
@@ -141,7 +152,7 @@ impl DiscordGuard {
     }
 
     /// See [`DiscordHandle::flush`].
-    pub fn flush(&self, timeout: Duration) -> Result<(), FlushTimedOut> {
+    pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
         self.handle.flush(timeout)
     }
 
@@ -224,29 +235,6 @@ pub(crate) fn start(config: Config) -> Result<(DiscordLayer, DiscordGuard), Conf
     ))
 }
 
-/// One destination's outgoing messages and its delivery state.
-struct Lane {
-    class: Class,
-    target: Target,
-    outbox: RefCell<VecDeque<Message>>,
-    /// Events of the message being posted right now (0 when idle).
-    in_flight: Cell<usize>,
-    /// Rung when messages are added.
-    ready: Notify,
-    /// The bucket Discord announced: requests left, and when it refills.
-    remaining: Cell<Option<u32>>,
-    reset_at: Cell<Option<Instant>>,
-    /// Set when Discord said this destination is unusable; nothing more is sent to it.
-    dead: RefCell<Option<String>>,
-    nonce_counter: Cell<u64>,
-}
-
-impl Lane {
-    fn idle(&self) -> bool {
-        self.in_flight.get() == 0 && self.outbox.borrow().is_empty()
-    }
-}
-
 /// The flusher's state; lives on the flusher thread only (shared by `Rc` among its tasks).
 struct Flusher {
     config: Config,
@@ -270,17 +258,7 @@ impl Flusher {
             .iter()
             .filter_map(|&class| {
                 let target = config.targets[class.index()].clone()?;
-                Some(Rc::new(Lane {
-                    class,
-                    target,
-                    outbox: RefCell::new(VecDeque::new()),
-                    in_flight: Cell::new(0),
-                    ready: Notify::new(),
-                    remaining: Cell::new(None),
-                    reset_at: Cell::new(None),
-                    dead: RefCell::new(None),
-                    nonce_counter: Cell::new(0),
-                }))
+                Some(Rc::new(Lane::new(class, target)))
             })
             .collect();
         let quota = Quota::with_period(GLOBAL_SPACING)
@@ -313,7 +291,8 @@ impl Flusher {
             .iter()
             .map(|l| start + self.interval(l.class))
             .collect();
-        let mut flush_waiters: Vec<std_mpsc::SyncSender<()>> = Vec::new();
+        // Each flush waits until as many events as existed when it was asked are settled.
+        let mut flush_waiters: Vec<(std_mpsc::SyncSender<()>, u64)> = Vec::new();
         loop {
             // Only idle lanes have a deadline: a busy lane is looked at again when it goes
             // idle (`lane_idle`), so a due batch never spins the loop.
@@ -334,7 +313,9 @@ impl Flusher {
             self.take_urgent();
             match command {
                 None => {}
-                Some(Some(Command::Flush { reply })) => flush_waiters.push(reply),
+                Some(Some(Command::Flush { reply })) => {
+                    flush_waiters.push((reply, self.queues.counters.snapshot().events))
+                }
                 Some(Some(Command::Shutdown { deadline, reply })) => {
                     self.shutdown(deadline.into()).await;
                     let _ = reply.send(());
@@ -360,10 +341,17 @@ impl Flusher {
                     *due = now + self.interval(lane.class);
                 }
             }
-            if !flush_waiters.is_empty() && self.all_idle() {
-                for reply in flush_waiters.drain(..) {
-                    let _ = reply.send(());
-                }
+            if !flush_waiters.is_empty() {
+                let stats = self.queues.counters.snapshot();
+                let settled = stats.delivered + stats.dropped;
+                let idle = self.all_idle();
+                flush_waiters.retain(|(reply, target)| {
+                    let done = idle || settled >= *target;
+                    if done {
+                        let _ = reply.send(());
+                    }
+                    !done
+                });
             }
         }
     }
@@ -396,19 +384,17 @@ impl Flusher {
             if records.is_empty() {
                 continue;
             }
-            if lane.outbox.borrow().len() >= URGENT_OUTBOX_MAX {
+            if lane.queued_messages() >= URGENT_OUTBOX_MAX {
                 // Discord is not keeping up (or not answering): keep memory bounded.
                 let counters = self.queues.counters.class(lane.class);
                 counters.drop_events(DropReason::QueueFull, records.len() as u64);
                 continue;
             }
-            let messages = render::render_errors(&records, self.config.error_mention_role).messages;
-            let mut outbox = lane.outbox.borrow_mut();
-            for m in messages.into_iter().rev() {
-                outbox.push_front(m);
-            }
-            drop(outbox);
-            lane.ready.notify_one();
+            let options = render::ErrorOptions {
+                mention_role: self.config.error_mention_role,
+                max_inline_messages: URGENT_INLINE_MESSAGES,
+            };
+            lane.push_urgent(render::render_errors(lane.class, &records, &options).messages);
         }
     }
 
@@ -456,8 +442,7 @@ impl Flusher {
                 .class(class)
                 .drop_events(DropReason::Blank, rendered.blank as u64);
         }
-        lane.outbox.borrow_mut().extend(rendered.messages);
-        lane.ready.notify_one();
+        lane.push_batch(rendered.messages);
     }
 
     /// Messages a batch may take before it goes as an attachment: what the destination's
@@ -486,16 +471,8 @@ impl Flusher {
         // Whatever is left could not be posted in time: count it.
         for lane in &self.lanes {
             let counters = self.queues.counters.class(lane.class);
-            let mut left: u64 = lane.in_flight.get() as u64;
-            left += lane
-                .outbox
-                .borrow_mut()
-                .drain(..)
-                .map(|m| m.events as u64)
-                .sum::<u64>();
-            left += self.queues.drain_class(lane.class).len() as u64;
+            let left = lane.abandon() + self.queues.drain_class(lane.class).len() as u64;
             counters.drop_events(DropReason::ShutdownTimeout, left);
-            lane.in_flight.set(0);
         }
         for record in self.queues.drain_urgent() {
             self.queues
@@ -503,161 +480,5 @@ impl Flusher {
                 .class(record.class)
                 .drop_events(DropReason::ShutdownTimeout, 1);
         }
-    }
-
-    /// Posts a lane's messages one at a time, for ever.
-    async fn drive_lane(self: Rc<Self>, lane: Rc<Lane>) {
-        loop {
-            let next = lane.outbox.borrow_mut().pop_front();
-            let Some(message) = next else {
-                self.lane_idle.notify_one();
-                lane.ready.notified().await;
-                continue;
-            };
-            lane.in_flight.set(message.events.max(1));
-            let outcome = self.deliver(&lane, &message).await;
-            let counters = self.queues.counters.class(lane.class);
-            let events = message.events as u64;
-            match outcome {
-                Ok(()) => {
-                    counters
-                        .delivered
-                        .fetch_add(events, std::sync::atomic::Ordering::Relaxed);
-                    counters
-                        .messages
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                Err(reason) => counters.drop_events(reason, events),
-            }
-            lane.in_flight.set(0);
-        }
-    }
-
-    /// Posts one message within the rate limits; `Err` says why it was given up.
-    async fn deliver(&self, lane: &Lane, message: &Message) -> Result<(), DropReason> {
-        if !message.is_valid() {
-            // A renderer bug must not become a 400 from Discord.
-            return Err(DropReason::Rejected);
-        }
-        let nonce = self.next_nonce(lane);
-        let mut failures = 0;
-        let mut rate_limited = 0;
-        loop {
-            if lane.dead.borrow().is_some()
-                || (self.token_invalid.get() && matches!(lane.target, Target::Channel(_)))
-            {
-                return Err(DropReason::Unreachable);
-            }
-            self.wait_for_budget(lane).await;
-            self.queues
-                .counters
-                .requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let reply = match self
-                .client
-                .post_message(&lane.target, message, &nonce)
-                .await
-            {
-                Ok(reply) => reply,
-                Err(_network) => {
-                    failures += 1;
-                    if failures > MAX_RETRIES {
-                        return Err(DropReason::RetriesExhausted);
-                    }
-                    sleep(RETRY_BACKOFF * 2u32.pow(failures - 1)).await;
-                    continue;
-                }
-            };
-            self.learn_bucket(lane, &reply);
-            match reply.status {
-                200..=299 => return Ok(()),
-                429 => {
-                    self.queues
-                        .counters
-                        .rate_limited
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    rate_limited += 1;
-                    if rate_limited > MAX_RATE_LIMITED {
-                        return Err(DropReason::RetriesExhausted);
-                    }
-                    let wait = reply
-                        .retry_after
-                        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
-                        .unwrap_or(DEFAULT_RETRY_AFTER);
-                    let until = Instant::now() + wait;
-                    if reply.global {
-                        self.global_blocked_until.set(Some(until));
-                    } else {
-                        lane.remaining.set(Some(0));
-                        lane.reset_at.set(Some(until));
-                    }
-                    sleep_until(until).await;
-                }
-                401 => {
-                    if matches!(lane.target, Target::Channel(_)) {
-                        self.token_invalid.set(true);
-                    }
-                    *lane.dead.borrow_mut() = Some(reply.error_text());
-                    return Err(DropReason::Unreachable);
-                }
-                403 | 404 => {
-                    *lane.dead.borrow_mut() = Some(reply.error_text());
-                    return Err(DropReason::Unreachable);
-                }
-                500..=599 => {
-                    failures += 1;
-                    if failures > MAX_RETRIES {
-                        return Err(DropReason::RetriesExhausted);
-                    }
-                    sleep(RETRY_BACKOFF * 2u32.pow(failures - 1)).await;
-                }
-                _ => return Err(DropReason::Rejected),
-            }
-        }
-    }
-
-    /// Waits until the lane's bucket, a global block and the global pace all allow a request.
-    async fn wait_for_budget(&self, lane: &Lane) {
-        if let Some(until) = self.global_blocked_until.get() {
-            sleep_until(until).await;
-        }
-        if lane.remaining.get() == Some(0) {
-            if let Some(reset) = lane.reset_at.get() {
-                sleep_until(reset).await;
-            }
-            lane.remaining.set(None);
-        }
-        while let Err(not_until) = self.global.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(self.global.clock()));
-            sleep(wait).await;
-        }
-    }
-
-    fn learn_bucket(&self, lane: &Lane, reply: &Reply) {
-        if let Some(remaining) = reply.remaining {
-            lane.remaining.set(Some(remaining));
-        }
-        if let Some(after) = reply.reset_after {
-            lane.reset_at.set(Some(
-                Instant::now() + Duration::from_secs_f64(after.min(3600.0)),
-            ));
-        }
-    }
-
-    /// A nonce unique per message (≤ 25 characters), reused on every retry of it so that
-    /// `enforce_nonce` makes a retry after an ambiguous failure return the original.
-    fn next_nonce(&self, lane: &Lane) -> String {
-        let n = lane.nonce_counter.get() + 1;
-        lane.nonce_counter.set(n);
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        format!(
-            "td{:x}{}{:x}",
-            started & 0xFFFF_FFFF_FFFF,
-            lane.class.index(),
-            n
-        )
     }
 }
