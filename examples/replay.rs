@@ -68,7 +68,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
             let due = started + Duration::from_secs_f64(i as f64 / rate);
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
-        match level_of(line) {
+        match common::level_of(line) {
             Level::ERROR => event!(target: "replay", Level::ERROR, "{line}"),
             Level::WARN => event!(target: "replay", Level::WARN, "{line}"),
             Level::DEBUG => event!(target: "replay", Level::DEBUG, "{line}"),
@@ -107,34 +107,6 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// The level a log line names: a word such as `ERROR`, `[warn]`, `INFO`, or Android's
-/// one-letter `E`/`W`/`I`/`D`/`V`, among its first tokens; INFO when it names none.
-fn level_of(line: &str) -> Level {
-    for token in line.split_whitespace().take(8) {
-        let word = token.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        let level = match word.to_ascii_uppercase().as_str() {
-            "ERROR" | "ERR" | "FATAL" | "CRIT" | "CRITICAL" | "SEVERE" | "EMERG" | "ALERT" => {
-                Level::ERROR
-            }
-            "WARN" | "WARNING" => Level::WARN,
-            "INFO" | "NOTICE" => Level::INFO,
-            "DEBUG" => Level::DEBUG,
-            "TRACE" | "VERBOSE" => Level::TRACE,
-            _ if token.len() == 1 => match token {
-                "E" | "F" => Level::ERROR,
-                "W" => Level::WARN,
-                "I" => Level::INFO,
-                "D" => Level::DEBUG,
-                "V" => Level::TRACE,
-                _ => continue,
-            },
-            _ => continue,
-        };
-        return level;
-    }
-    Level::INFO
 }
 
 /// Lines of `sent` that the messages do not hold exactly once (as a multiset). Batch lines

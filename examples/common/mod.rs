@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use tracing::Level;
 use tracing_discord::mock::MockDiscord;
 use tracing_discord::{Class, ConfigError, Destination, DiscordLayer, DiscordLayerBuilder};
 
@@ -93,4 +94,32 @@ fn print_message(m: &Value) {
             println!("  -- {f}");
         }
     }
+}
+
+/// The level a log line names: a word such as `ERROR`, `[warn]`, `INFO`, or Android's
+/// one-letter `E`/`W`/`I`/`D`/`V`, among its first tokens; INFO when it names none.
+pub fn level_of(line: &str) -> Level {
+    for token in line.split_whitespace().take(8) {
+        let word = token.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        let level = match word.to_ascii_uppercase().as_str() {
+            "ERROR" | "ERR" | "FATAL" | "CRIT" | "CRITICAL" | "SEVERE" | "EMERG" | "ALERT" => {
+                Level::ERROR
+            }
+            "WARN" | "WARNING" => Level::WARN,
+            "INFO" | "NOTICE" => Level::INFO,
+            "DEBUG" => Level::DEBUG,
+            "TRACE" | "VERBOSE" => Level::TRACE,
+            _ if token.len() == 1 => match token {
+                "E" | "F" => Level::ERROR,
+                "W" => Level::WARN,
+                "I" => Level::INFO,
+                "D" => Level::DEBUG,
+                "V" => Level::TRACE,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        return level;
+    }
+    Level::INFO
 }

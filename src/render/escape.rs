@@ -5,7 +5,8 @@
 //! - C0 control characters other than newline and tab, and DEL, become their Unicode
 //!   "control pictures" (`\0` → `␀`, `\r` → `␍`, DEL → `␡`);
 //! - bidirectional controls (which could reorder what a reader sees, e.g. U+202E) become
-//!   `⟦U+202E⟧`.
+//!   `⟦U+202E⟧`, and so do literal control pictures and `⟦` themselves, so that the
+//!   escape is one-to-one.
 //!
 //! Then, in code blocks, a zero-width space is put between two backticks so no run of
 //! backticks can close the fence; in markdown (embed text), markdown characters get a
@@ -30,7 +31,8 @@ fn push_visible(out: &mut String, c: char) -> bool {
             out.push('\u{2421}');
             true
         }
-        c if is_bidi_control(c) => {
+        // The escape's own characters are escaped too, so every escape is undone exactly.
+        c if is_bidi_control(c) || ('\u{2400}'..='\u{2426}').contains(&c) || c == '⟦' => {
             out.push_str(&format!("⟦U+{:04X}⟧", c as u32));
             true
         }
@@ -138,7 +140,7 @@ pub fn unescape_markdown(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const HOSTILE: &str = "a ```rust\n**bold** ||spoiler|| \n> quote\r\n\ttab \0 nul \u{202E}rtl @everyone <@&123> <@456> @here # h - l [x](http://e) :smile: \\ \u{7F}";
+    const HOSTILE: &str = "␀ ⟦U+0041⟧ a ```rust\n**bold** ||spoiler|| \n> quote\r\n\ttab \0 nul \u{202E}rtl @everyone <@&123> <@456> @here # h - l [x](http://e) :smile: \\ \u{7F}";
 
     #[test]
     fn code_block_text_cannot_close_the_fence_and_round_trips() {
@@ -154,7 +156,7 @@ mod tests {
         let e = markdown(HOSTILE);
         assert_eq!(
             e,
-            "a \\`\\`\\`rust\n\\*\\*bold\\*\\* \\|\\|spoiler\\|\\| \n\\> quote␍\n\ttab ␀ nul ⟦U+202E⟧rtl @\u{200B}everyone \\<@&123> \\<@456> @\u{200B}here # h - l \\[x\\]\\(http\\://e\\) \\:smile\\: \\\\ ␡"
+            "⟦U+2400⟧ ⟦U+27E6⟧U+0041⟧ a \\`\\`\\`rust\n\\*\\*bold\\*\\* \\|\\|spoiler\\|\\| \n\\> quote␍\n\ttab ␀ nul ⟦U+202E⟧rtl @\u{200B}everyone \\<@&123> \\<@456> @\u{200B}here # h - l \\[x\\]\\(http\\://e\\) \\:smile\\: \\\\ ␡"
         );
         assert_eq!(unescape_markdown(&e), HOSTILE);
     }

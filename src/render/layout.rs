@@ -164,11 +164,12 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
     for key in order {
         let rows = &groups[&key];
         let (level, target, message) = key;
-        let mut columns: Vec<&'static str> = Vec::new();
+        // A column per field name; a name an event repeats gets a column per occurrence.
+        let mut columns: Vec<(&'static str, usize)> = Vec::new();
         for e in rows {
-            for (k, _) in &e.record.fields {
-                if !columns.contains(k) {
-                    columns.push(k);
+            for key in occurrences(&e.record.fields) {
+                if !columns.contains(&key) {
+                    columns.push(key);
                 }
             }
         }
@@ -180,10 +181,12 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
             .iter()
             .map(|e| {
                 let mut row = vec![clock_time(e.record.time)];
+                let keyed: Vec<((&str, usize), &String)> = occurrences(&e.record.fields)
+                    .into_iter()
+                    .zip(e.record.fields.iter().map(|(_, v)| v))
+                    .collect();
                 for c in &columns {
-                    let v = e
-                        .record
-                        .fields
+                    let v = keyed
                         .iter()
                         .find(|(k, _)| k == c)
                         .map_or("-".to_owned(), |(_, v)| cell(v));
@@ -204,7 +207,13 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
             })
             .collect();
         let mut names: Vec<String> = vec!["time".to_owned()];
-        names.extend(columns.iter().map(|c| (*c).to_owned()));
+        names.extend(columns.iter().map(|(name, nth)| {
+            if *nth == 0 {
+                (*name).to_owned()
+            } else {
+                format!("{name}#{}", nth + 1)
+            }
+        }));
         if with_spans {
             names.push("context".to_owned());
         }
@@ -265,4 +274,13 @@ fn join_row(cells: &[String], widths: &[usize]) -> String {
     }
     out.truncate(out.trim_end().len());
     out
+}
+
+/// Each field's name with how many times the name came before it in the same event.
+fn occurrences(fields: &[(&'static str, String)]) -> Vec<(&'static str, usize)> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (*name, fields[..i].iter().filter(|(n, _)| n == name).count()))
+        .collect()
 }

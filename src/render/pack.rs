@@ -80,7 +80,7 @@ impl Packer {
     pub(crate) fn push_line(&mut self, line: &str, events: usize) {
         let len = char_len(line);
         if len <= CONTENT_MAX - FENCE_LEN - self.header_len() {
-            self.push_unit(line, len, events);
+            self.push_unit(line, len, events, true);
             return;
         }
         let pieces = super::split_chars(line, PIECE_MAX - self.header_len());
@@ -95,7 +95,8 @@ impl Packer {
                 unit.push_str(CONTINUES);
             }
             let len = char_len(&unit);
-            self.push_unit(&unit, len, if i == last { events } else { 0 });
+            // A header never comes between the pieces of one line.
+            self.push_unit(&unit, len, if i == last { events } else { 0 }, i == 0);
         }
     }
 
@@ -103,14 +104,14 @@ impl Packer {
         self.header.as_deref().map_or(0, |h| char_len(h) + 1)
     }
 
-    fn push_unit(&mut self, unit: &str, len: usize, events: usize) {
+    fn push_unit(&mut self, unit: &str, len: usize, events: usize, header_allowed: bool) {
         loop {
             // A header opens every block of its table, and the table itself when it starts
             // mid-block; it always travels with at least one row.
             let header = self
                 .header
                 .as_deref()
-                .filter(|_| self.body_len == 0 || self.header_pending);
+                .filter(|_| header_allowed && (self.body_len == 0 || self.header_pending));
             let header_need = header.map_or(0, |h| char_len(h) + usize::from(self.body_len > 0));
             let need = header_need + len + usize::from(self.body_len > 0 || header.is_some());
             if self.body_len + need <= self.slot_capacity() {

@@ -1,0 +1,149 @@
+//! Properties of the renderer over arbitrary input: every payload is within Discord's limits
+//! and valid against Discord's own request schema, and every event's text can be found in
+//! the payloads after undoing the documented escaping.
+
+use std::sync::LazyLock;
+
+use proptest::prelude::*;
+use serde_json::Value;
+use tracing_core::Level;
+use tracing_discord::render::escape::{unescape_code_block, unescape_markdown};
+use tracing_discord::render::{
+    block_lines, log_text, render_batch, render_errors, BatchOptions, ErrorOptions, Message,
+    CONTINUED, CONTINUES,
+};
+use tracing_discord::{Class, Record};
+
+/// Discord's request schemas (tests/data/SOURCE), with `content` capped at the 2000 that
+/// bots get instead of the spec's Nitro 4000.
+fn validator(schema: &str) -> jsonschema::Validator {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/discord-message-schemas.json"
+    );
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for name in ["MessageCreateRequest", "IncomingWebhookRequestPartial"] {
+        doc["components"]["schemas"][name]["properties"]["content"]["maxLength"] =
+            Value::from(2000);
+    }
+    doc["$ref"] = Value::from(format!("#/components/schemas/{schema}"));
+    jsonschema::validator_for(&doc).unwrap()
+}
+
+static CREATE_MESSAGE: LazyLock<jsonschema::Validator> =
+    LazyLock::new(|| validator("MessageCreateRequest"));
+static EXECUTE_WEBHOOK: LazyLock<jsonschema::Validator> =
+    LazyLock::new(|| validator("IncomingWebhookRequestPartial"));
+
+fn assert_schema_valid(validators: &[&jsonschema::Validator], messages: &[Message]) {
+    for m in messages {
+        let json = m.to_json();
+        for v in validators {
+            let errors: Vec<String> = v.iter_errors(&json).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:?}\n{json}");
+        }
+        // The 6000-character embed total is not in the schema.
+        assert!(m.embed_text_len() <= 6000);
+    }
+}
+
+/// Text of all code-block lines with split pieces rejoined.
+fn joined_lines(messages: &[Message]) -> String {
+    let mut out = String::new();
+    for line in block_lines(messages) {
+        let line = line.strip_prefix(CONTINUED).unwrap_or(&line).to_owned();
+        match line.strip_suffix(CONTINUES) {
+            Some(head) => out.push_str(head),
+            None => {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => any::<String>(),
+        2 => "[a-z `*_|>@#<&\n\r\t\u{0}\u{202e}é日🎉]{0,300}",
+        1 => "[a-z ]{1990,2300}",
+    ]
+}
+
+fn record(class: Class, level: Level, max_fields: usize) -> impl Strategy<Value = Record> {
+    (
+        text(),
+        prop::collection::vec(("[a-z_]{1,12}", text()), 0..max_fields),
+    )
+        .prop_map(move |(message, fields)| {
+            let mut r = Record::new(class, level, "prop", message);
+            // Field names are `&'static str` in tracing; leak the few this test makes.
+            r.fields = fields
+                .into_iter()
+                .map(|(k, v)| (&*Box::leak(k.into_boxed_str()), v))
+                .collect();
+            r
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn batches_are_valid_and_keep_every_text(records in prop::collection::vec(record(Class::Log, Level::INFO, 10), 1..20)) {
+        let rendered = render_batch(Class::Log, &records, &BatchOptions::default());
+        assert_schema_valid(&[&CREATE_MESSAGE, &EXECUTE_WEBHOOK], &rendered.messages);
+        prop_assert!(rendered.messages.iter().all(Message::is_valid));
+        let shown = records.iter().filter(|r| !(r.message.trim().is_empty() && r.fields.is_empty())).count();
+        prop_assert_eq!(rendered.blank, records.len() - shown);
+        prop_assert_eq!(rendered.messages.iter().map(|m| m.events).sum::<usize>(), shown);
+        let all = joined_lines(&rendered.messages);
+        for r in &records {
+            let expected = log_text(&r.message);
+            prop_assert!(all.contains(&expected), "message {:?} missing", expected);
+            for (k, v) in &r.fields {
+                let expected = format!("{k}={}", log_text(v));
+                prop_assert!(all.contains(&expected), "field {:?} missing", expected);
+            }
+        }
+    }
+
+    #[test]
+    fn analytics_tables_are_valid(records in prop::collection::vec(record(Class::Analytics, Level::INFO, 10), 1..20)) {
+        let rendered = render_batch(Class::Analytics, &records, &BatchOptions::default());
+        prop_assert!(rendered.messages.iter().all(Message::is_valid));
+        assert_schema_valid(&[&CREATE_MESSAGE], &rendered.messages);
+        let shown = records.iter().filter(|r| !(r.message.trim().is_empty() && r.fields.is_empty())).count();
+        prop_assert_eq!(rendered.messages.iter().map(|m| m.events).sum::<usize>(), shown);
+        let all = unescape_code_block(&joined_lines(&rendered.messages).replace('\u{240A}', "\n"));
+        for r in records.iter().filter(|r| !r.fields.is_empty()) {
+            // A row's trailing whitespace is trimmed (it is invisible anyway).
+            for (_, v) in &r.fields {
+                prop_assert!(all.contains(v.trim_end()), "field value {:?} missing", v);
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_is_valid_and_whole(r in record(Class::Log, Level::ERROR, 32)) {
+        let rendered = render_errors(Class::Log, std::slice::from_ref(&r), &ErrorOptions::default());
+        prop_assert!(rendered.messages.iter().all(Message::is_valid));
+        assert_schema_valid(&[&CREATE_MESSAGE], &rendered.messages);
+        prop_assert_eq!(rendered.messages.iter().map(|m| m.events).sum::<usize>(), 1);
+        let mut text = String::new();
+        for e in rendered.messages.iter().flat_map(|m| &m.embeds) {
+            text.push_str(e.description.as_deref().unwrap_or(""));
+            for (k, v, _) in &e.fields {
+                text.push_str(&format!("\n{k} {v}"));
+            }
+        }
+        let text = unescape_markdown(&text);
+        if !r.message.trim().is_empty() {
+            prop_assert!(text.contains(r.message.trim()), "message missing");
+        }
+        for (_, v) in r.fields.iter().filter(|(_, v)| !v.trim().is_empty()) {
+            prop_assert!(text.contains(v.trim()), "field value {:?} missing", v);
+        }
+    }
+}
