@@ -46,6 +46,17 @@ pub(super) struct Outgoing {
     pub(super) urgent: bool,
 }
 
+/// How Discord took a message.
+enum Delivered {
+    /// As sent.
+    Whole,
+    /// Stored without its embeds (no Embed Links permission): their text must be resent.
+    EmbedsStripped,
+    /// Refused because of its embeds (no Embed Links: 403 50013, or 400 50006 when only
+    /// embeds were sent and Discord stripped them all): resent as plain text.
+    EmbedsRefused,
+}
+
 /// How a delivery attempt ended, when not delivered.
 enum Failure {
     /// Given up: count the message's events as dropped for this reason.
@@ -79,6 +90,9 @@ pub(super) struct Lane {
     dead: RefCell<Option<String>>,
     /// Whether a rejection (400) was already reported on stderr.
     rejection_reported: Cell<bool>,
+    /// Discord stored a message without its embeds (the bot lacks Embed Links there):
+    /// from then on this lane renders content only.
+    embeds_stripped: Cell<bool>,
     nonce_counter: Cell<u64>,
 }
 
@@ -98,8 +112,13 @@ impl Lane {
             webhook_sends: RefCell::new(VecDeque::new()),
             dead: RefCell::new(None),
             rejection_reported: Cell::new(false),
+            embeds_stripped: Cell::new(false),
             nonce_counter: Cell::new(0),
         }
+    }
+
+    pub(super) fn embeds_stripped(&self) -> bool {
+        self.embeds_stripped.get()
     }
 
     /// Nothing waiting and nothing being posted.
@@ -155,6 +174,41 @@ impl Lane {
     fn put_back(&self, outgoing: Outgoing) {
         let at = self.urgent_queued.get();
         self.outbox.borrow_mut().insert(at, outgoing);
+    }
+
+    /// Queues what Discord stripped from a delivered message (its embeds) as content-only
+    /// messages, next in line; they carry the message's events.
+    fn resend_stripped(&self, outgoing: &Outgoing, whole: bool) {
+        self.embeds_stripped.set(true);
+        let rest = if whole {
+            outgoing.message.clone()
+        } else {
+            Message {
+                content: String::new(),
+                mention_role: None,
+                ..outgoing.message.clone()
+            }
+        };
+        let messages = crate::render::without_embeds(&rest);
+        let mut outbox = self.outbox.borrow_mut();
+        let at = if outgoing.urgent {
+            0
+        } else {
+            self.urgent_queued.get()
+        };
+        let n = messages.len();
+        for (i, message) in messages.into_iter().enumerate() {
+            outbox.insert(
+                at + i,
+                Outgoing {
+                    message,
+                    urgent: outgoing.urgent,
+                },
+            );
+        }
+        if outgoing.urgent {
+            self.urgent_queued.set(self.urgent_queued.get() + n);
+        }
     }
 
     /// Empties the lane at shutdown; returns the events it held (in flight included).
@@ -242,10 +296,15 @@ impl Flusher {
             let counters = self.queues.counters.class(lane.class);
             let events = outgoing.message.events as u64;
             match outcome {
-                Ok(()) => {
+                Ok(Delivered::Whole) => {
                     counters.delivered.fetch_add(events, Relaxed);
                     counters.messages.fetch_add(1, Relaxed);
                 }
+                Ok(Delivered::EmbedsStripped) => {
+                    counters.messages.fetch_add(1, Relaxed);
+                    lane.resend_stripped(&outgoing, false);
+                }
+                Ok(Delivered::EmbedsRefused) => lane.resend_stripped(&outgoing, true),
                 Err(Failure::Dropped(reason)) => counters.drop_events(reason, events),
                 Err(Failure::Preempted) => lane.put_back(outgoing),
             }
@@ -288,7 +347,7 @@ impl Flusher {
     }
 
     /// Posts one message within the rate limits.
-    async fn deliver(&self, lane: &Lane, outgoing: &Outgoing) -> Result<(), Failure> {
+    async fn deliver(&self, lane: &Lane, outgoing: &Outgoing) -> Result<Delivered, Failure> {
         let message = &outgoing.message;
         if !message.is_valid() {
             // A renderer bug must not become a 400 from Discord.
@@ -324,7 +383,26 @@ impl Flusher {
             };
             lane.learn_bucket(&reply);
             match reply.status {
-                200..=299 => return Ok(()),
+                200..=299 => {
+                    let stored = reply
+                        .body
+                        .get("embeds")
+                        .and_then(|e| e.as_array())
+                        .map_or(0, Vec::len);
+                    if !message.embeds.is_empty()
+                        && stored < message.embeds.len()
+                        && reply.body.is_object()
+                    {
+                        if !lane.embeds_stripped.replace(true) {
+                            eprintln!(
+                                "tracing-discord: Discord dropped the embeds of a message for the {} destination (the bot lacks the Embed Links permission there); sending their text as plain messages from now on",
+                                lane.class
+                            );
+                        }
+                        return Ok(Delivered::EmbedsStripped);
+                    }
+                    return Ok(Delivered::Whole);
+                }
                 429 => {
                     self.queues.counters.rate_limited.fetch_add(1, Relaxed);
                     rate_limited += 1;
@@ -341,6 +419,16 @@ impl Flusher {
                         lane.remaining.set(Some(0));
                         lane.reset_at.set(Some(until));
                     }
+                }
+                400 | 403 if !message.embeds.is_empty() && embeds_refused(&reply, message) => {
+                    if !lane.embeds_stripped.get() {
+                        eprintln!(
+                            "tracing-discord: Discord refused embeds for the {} destination ({}; the bot lacks the Embed Links permission there); sending plain messages from now on",
+                            lane.class,
+                            reply.error_text()
+                        );
+                    }
+                    return Ok(Delivered::EmbedsRefused);
                 }
                 401 | 403 | 404 => {
                     if reply.status == 401 && matches!(lane.target, Target::Channel(_)) {
@@ -374,5 +462,17 @@ impl Flusher {
                 }
             }
         }
+    }
+}
+
+/// Whether Discord refused a message because of its embeds: 403 Missing Permissions
+/// (50013) for a message with embeds, or 400 Cannot send an empty message (50006) when
+/// only embeds were sent (they were stripped, leaving nothing).
+fn embeds_refused(reply: &Reply, message: &Message) -> bool {
+    let code = reply.body.get("code").and_then(serde_json::Value::as_i64);
+    match reply.status {
+        403 => code == Some(50013) && message.attachments.is_empty(),
+        400 => code == Some(50006) && message.content.trim().is_empty(),
+        _ => false,
     }
 }

@@ -391,6 +391,7 @@ impl Flusher {
                 continue;
             }
             let options = render::ErrorOptions {
+                use_embeds: !lane.embeds_stripped(),
                 mention_role: self.config.error_mention_role,
                 max_inline_messages: URGENT_INLINE_MESSAGES,
             };
@@ -404,6 +405,7 @@ impl Flusher {
         let now_dropped = self.queues.counters.snapshot().class(class).dropped.clone();
         let mut announced = self.announced_drops[class.index()].borrow_mut();
         // Drops since the last announcement, by reason: "96 queue full, 2 rejected by Discord".
+        // Blank events are counted but not announced: there was nothing to show.
         let fresh: Vec<(u64, &str)> = now_dropped
             .iter()
             .map(|(reason, n)| {
@@ -411,9 +413,10 @@ impl Flusher {
                     .iter()
                     .find(|(r, _)| r == reason)
                     .map_or(0, |(_, b)| *b);
-                (n.saturating_sub(before), reason.describe())
+                (n.saturating_sub(before), *reason)
             })
-            .filter(|(n, _)| *n > 0)
+            .filter(|(n, reason)| *n > 0 && *reason != DropReason::Blank)
+            .map(|(n, reason)| (n, reason.describe()))
             .collect();
         if records.is_empty() && fresh.is_empty() {
             return;
@@ -431,6 +434,7 @@ impl Flusher {
                 .join(", ")
         };
         let options = BatchOptions {
+            use_embeds: !lane.embeds_stripped(),
             suppress_notifications: self.config.suppress_notifications,
             dropped_since_last: (total > 0).then_some((total, why)),
             max_inline_messages: self.inline_budget(lane),

@@ -229,6 +229,8 @@ pub struct BatchOptions {
     pub dropped_since_last: Option<(u64, String)>,
     /// More messages than this and the batch is sent as a text attachment instead.
     pub max_inline_messages: usize,
+    /// Whether embeds may carry text (false where Discord strips them: no Embed Links).
+    pub use_embeds: bool,
 }
 
 impl Default for BatchOptions {
@@ -237,6 +239,7 @@ impl Default for BatchOptions {
             suppress_notifications: true,
             dropped_since_last: None,
             max_inline_messages: usize::MAX,
+            use_embeds: true,
         }
     }
 }
@@ -278,7 +281,7 @@ pub fn render_batch(class: Class, records: &[Record], options: &BatchOptions) ->
             let s = if *n == 1 { "" } else { "s" };
             format!("{n} event{s} dropped since the last message ({why})")
         });
-    let mut packer = pack::Packer::new(flags);
+    let mut packer = pack::Packer::new(flags, options.use_embeds);
     if let Some(text) = &notice {
         packer.push_line(&layout::notice_line(text), 0);
     }
@@ -301,6 +304,9 @@ pub struct ErrorOptions {
     pub mention_role: Option<u64>,
     /// ERRORs that would take more messages than this go as an attachment instead.
     pub max_inline_messages: usize,
+    /// Whether embeds may be used (false where Discord strips them: no Embed Links);
+    /// without, an ERROR is bold text in the content.
+    pub use_embeds: bool,
 }
 
 impl Default for ErrorOptions {
@@ -308,6 +314,7 @@ impl Default for ErrorOptions {
         ErrorOptions {
             mention_role: None,
             max_inline_messages: usize::MAX,
+            use_embeds: true,
         }
     }
 }
@@ -318,6 +325,9 @@ impl Default for ErrorOptions {
 pub fn render_errors(class: Class, records: &[Record], options: &ErrorOptions) -> Rendered {
     let refs: Vec<&Record> = records.iter().collect();
     let mut messages = error::render(&refs, options.mention_role);
+    if !options.use_embeds {
+        messages = messages.iter().flat_map(without_embeds).collect();
+    }
     if messages.len() > options.max_inline_messages.max(1) {
         messages = attach::render(class, &refs, None, 0);
         if let (Some(role), Some(first)) = (options.mention_role, messages.first_mut()) {
@@ -326,6 +336,60 @@ pub fn render_errors(class: Class, records: &[Record], options: &ErrorOptions) -
         }
     }
     Rendered { messages, blank: 0 }
+}
+
+/// The same message with its embeds turned into content, for destinations where Discord
+/// strips embeds: code-block embeds become more code blocks, rich embeds become bold
+/// titles, text and `name: value` lines. The events all count in the last message.
+pub fn without_embeds(message: &Message) -> Vec<Message> {
+    let mut packer = pack::Packer::new(message.flags, false);
+    for line in block_lines(std::slice::from_ref(message)) {
+        packer.push_line(&line, 0);
+    }
+    let mut out = packer.finish();
+    let mut text = String::new();
+    for e in message.embeds.iter().filter(|e| e.title.is_some()) {
+        if let Some(t) = &e.title {
+            text.push_str(&format!("**{t}**\n"));
+        }
+        if let Some(d) = &e.description {
+            text.push_str(d);
+            text.push('\n');
+        }
+        for (k, v, _) in &e.fields {
+            text.push_str(&format!("**{k}**: {v}\n"));
+        }
+        if let Some(f) = &e.footer {
+            text.push_str(&format!("-# {f}\n"));
+        }
+    }
+    for piece in split_chars(text.trim_end(), CONTENT_MAX - 20)
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+    {
+        let content = match message.mention_role {
+            Some(role) if out.is_empty() => format!("<@&{role}> {piece}"),
+            _ => piece.to_owned(),
+        };
+        let mention_role = message.mention_role.filter(|_| out.is_empty());
+        out.push(Message {
+            content,
+            flags: message.flags,
+            mention_role,
+            ..Message::default()
+        });
+    }
+    if out.is_empty() {
+        out.push(Message {
+            content: "(empty)".into(),
+            flags: message.flags,
+            ..Message::default()
+        });
+    }
+    if let Some(last) = out.last_mut() {
+        last.events = message.events;
+    }
+    out
 }
 
 /// Splits `text` into pieces of at most `max` code points, never inside a character.

@@ -29,6 +29,7 @@ enum Slot {
 
 /// Fills messages with lines.
 pub(crate) struct Packer {
+    use_embeds: bool,
     flags: u64,
     done: Vec<Message>,
     current: Message,
@@ -44,8 +45,11 @@ pub(crate) struct Packer {
 }
 
 impl Packer {
-    pub(crate) fn new(flags: u64) -> Self {
+    /// A packer; without `use_embeds` every message is content only (for destinations
+    /// where the bot lacks the Embed Links permission and Discord strips embeds).
+    pub(crate) fn new(flags: u64, use_embeds: bool) -> Self {
         Packer {
+            use_embeds,
             flags,
             done: Vec::new(),
             current: Message {
@@ -143,7 +147,11 @@ impl Packer {
         let room = EMBED_TOTAL_MAX
             .saturating_sub(self.embed_total)
             .min(DESCRIPTION_MAX);
-        if embeds_full || room < len + FENCE_LEN || (was_empty && self.slot == Slot::Embed) {
+        if !self.use_embeds
+            || embeds_full
+            || room < len + FENCE_LEN
+            || (was_empty && self.slot == Slot::Embed)
+        {
             self.finish_message();
         } else {
             self.slot = Slot::Embed;

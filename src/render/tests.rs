@@ -372,6 +372,7 @@ fn an_error_flood_becomes_one_attachment() {
     let o = ErrorOptions {
         mention_role: Some(5),
         max_inline_messages: 5,
+        ..ErrorOptions::default()
     };
     let out = render_errors(Class::Log, &records, &o).messages;
     assert_eq!(out.len(), 1);
