@@ -50,6 +50,10 @@ async fn run_shard(shard: u32) {
     for tick in 0u64..12 {
         let heartbeat_ms = 38 + (tick * 7 + u64::from(shard) * 13) % 40;
         info!(target: "diagnostics", shard, heartbeat_ms, guilds = 1200 + shard * 17, "gateway heartbeat");
+        if tick % 5 == 4 {
+            let guild_id = 613_425_648_685_547_000u64 + tick * 10 + u64::from(shard);
+            info!(target: "analytics", guild_id, members = 40 + tick * 13, "guild joined");
+        }
         let command = COMMANDS[(tick as usize + shard as usize) % COMMANDS.len()];
         let user_id = 80_351_110_224_678_912u64 + tick * 31 + u64::from(shard);
         async {
@@ -58,6 +62,13 @@ async fn run_shard(shard: u32) {
             info!(target: "analytics", command, user_id, latency_ms, "command used");
             if latency_ms > 80 {
                 warn!(latency_ms, "slow command");
+            }
+            if shard == 0 && tick == 9 {
+                error!(
+                    error = "connection reset by peer",
+                    attempt = 3,
+                    "voice connection lost"
+                );
             }
             if shard == 1 && tick == 7 {
                 error!(
@@ -69,6 +80,9 @@ async fn run_shard(shard: u32) {
         }
         .instrument(info_span!("command", name = command))
         .await;
+        if tick >= 6 {
+            warn!(api = "lyrics", "upstream API rate limited us; retrying");
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     info!(target: "diagnostics", shard, "shard disconnected cleanly");
