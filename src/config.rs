@@ -16,6 +16,9 @@ pub const DEFAULT_BATCH_INTERVAL: Duration = Duration::from_secs(120);
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
 /// How long dropping the guard waits for pending events to be delivered.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request Discord has not answered by then counts as a network failure (and is retried
+/// with the same nonce, so it cannot post twice on the bot route).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest batch interval accepted (a week): longer is a mistake, not a setting.
 pub const MAX_BATCH_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The longest shutdown timeout accepted (a day).
@@ -195,6 +198,7 @@ pub struct DiscordLayerBuilder {
     pub(crate) suppress_notifications: bool,
     pub(crate) error_mention_role: Option<u64>,
     pub(crate) max_inline_messages: Option<usize>,
+    pub(crate) request_timeout: Duration,
 }
 
 impl Default for DiscordLayerBuilder {
@@ -214,6 +218,7 @@ impl Default for DiscordLayerBuilder {
             suppress_notifications: true,
             error_mention_role: None,
             max_inline_messages: None,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -309,6 +314,13 @@ impl DiscordLayerBuilder {
     /// Discord's headers), so a big batch never delays the next.
     pub fn max_inline_messages(mut self, messages: usize) -> Self {
         self.max_inline_messages = Some(messages);
+        self
+    }
+
+    /// How long one request may take before it counts as failed and is retried
+    /// (default 15 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 
@@ -416,6 +428,12 @@ impl DiscordLayerBuilder {
                 value: format!("{:?}", self.shutdown_timeout),
             });
         }
+        if self.request_timeout.is_zero() || self.request_timeout > MAX_SHUTDOWN_TIMEOUT {
+            return Err(ConfigError::InvalidSetting {
+                name: "request_timeout",
+                value: format!("{:?}", self.request_timeout),
+            });
+        }
         if self.queue_capacity == 0 {
             return Err(ConfigError::InvalidSetting {
                 name: "queue_capacity",
@@ -436,6 +454,7 @@ impl DiscordLayerBuilder {
             suppress_notifications: self.suppress_notifications,
             error_mention_role: self.error_mention_role,
             max_inline_messages: self.max_inline_messages,
+            request_timeout: self.request_timeout,
         })
     }
 }
@@ -453,6 +472,7 @@ pub(crate) struct Config {
     pub(crate) suppress_notifications: bool,
     pub(crate) error_mention_role: Option<u64>,
     pub(crate) max_inline_messages: Option<usize>,
+    pub(crate) request_timeout: Duration,
 }
 
 fn parse_snowflake(raw: &str) -> Option<u64> {

@@ -16,9 +16,21 @@ const USER_AGENT_VALUE: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     ")"
 );
-/// A request that has not answered by then is treated as a network failure.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which limit a 429 came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// The bot's own per-route bucket.
+    User,
+    /// The bot's global limit: every destination waits.
+    Global,
+    /// A limit shared with others on the resource (not counted as invalid by Discord).
+    Shared,
+    /// Cloudflare's block: no rate-limit headers, no `Via`, or no JSON. Discord answers so
+    /// after too many invalid requests; back off for minutes.
+    Cloudflare,
+}
 
 /// What one answer from Discord says.
 #[derive(Debug, Clone)]
@@ -30,8 +42,8 @@ pub(crate) struct Reply {
     pub(crate) reset_after: Option<f64>,
     /// On a 429: the body's `retry_after` (float seconds), else the `Retry-After` header.
     pub(crate) retry_after: Option<f64>,
-    /// On a 429: `X-RateLimit-Scope: global` or body `global: true`.
-    pub(crate) global: bool,
+    /// On a 429: which limit answered.
+    pub(crate) scope: Option<Scope>,
     /// The JSON body (`Null` for 204 or a non-JSON body).
     pub(crate) body: Value,
 }
@@ -59,9 +71,13 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(token: Option<String>, api_base: String) -> Result<Self, String> {
+    pub(crate) fn new(
+        token: Option<String>,
+        api_base: String,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(USER_AGENT_VALUE)
             .build()
@@ -147,18 +163,32 @@ fn parse_reply(status: u16, headers: &HeaderMap, body: Value) -> Reply {
     } else {
         None
     };
-    let scope: Option<String> = header(headers, "x-ratelimit-scope");
-    let global = status == 429
-        && (scope.as_deref() == Some("global")
+    let scope_header: Option<String> = header(headers, "x-ratelimit-scope");
+    let scope = (status == 429).then(|| {
+        let has_limit_headers = headers.contains_key("retry-after")
+            || headers
+                .keys()
+                .any(|k| k.as_str().starts_with("x-ratelimit-"));
+        if !headers.contains_key("via") || !body.is_object() || !has_limit_headers {
+            Scope::Cloudflare
+        } else if scope_header.as_deref() == Some("global")
             || header::<String>(headers, "x-ratelimit-global").as_deref() == Some("true")
-            || body.get("global").and_then(Value::as_bool) == Some(true));
+            || body.get("global").and_then(Value::as_bool) == Some(true)
+        {
+            Scope::Global
+        } else if scope_header.as_deref() == Some("shared") {
+            Scope::Shared
+        } else {
+            Scope::User
+        }
+    });
     Reply {
         status,
         remaining: header(headers, "x-ratelimit-remaining"),
         reset_after: header::<f64>(headers, "x-ratelimit-reset-after")
             .filter(|s| s.is_finite() && *s >= 0.0),
         retry_after,
-        global,
+        scope,
         body,
     }
 }
@@ -178,6 +208,7 @@ mod tests {
     #[test]
     fn a_429_prefers_the_float_body_value() {
         let mut h = HeaderMap::new();
+        h.insert("via", HeaderValue::from_static("1.1 google"));
         h.insert("retry-after", HeaderValue::from_static("2"));
         h.insert("x-ratelimit-scope", HeaderValue::from_static("user"));
         h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
@@ -188,20 +219,41 @@ mod tests {
             json!({"message": "You are being rate limited.", "retry_after": 1.25, "global": false}),
         );
         assert_eq!(
-            (r.retry_after, r.global, r.remaining, r.reset_after),
-            (Some(1.25), false, Some(0), Some(1.25))
+            (r.retry_after, r.scope, r.remaining, r.reset_after),
+            (Some(1.25), Some(Scope::User), Some(0), Some(1.25))
         );
+    }
+
+    #[test]
+    fn a_headerless_429_is_a_cloudflare_block() {
+        let r = parse_reply(429, &HeaderMap::new(), Value::Null);
+        assert_eq!((r.scope, r.retry_after), (Some(Scope::Cloudflare), None));
+        let mut h = HeaderMap::new();
+        h.insert("via", HeaderValue::from_static("1.1 google"));
+        h.insert("x-ratelimit-scope", HeaderValue::from_static("shared"));
+        h.insert("retry-after", HeaderValue::from_static("40"));
+        let r = parse_reply(
+            429,
+            &h,
+            json!({"message": "The resource is being rate limited.", "retry_after": 39.5, "global": false}),
+        );
+        assert_eq!((r.scope, r.retry_after), (Some(Scope::Shared), Some(39.5)));
     }
 
     #[test]
     fn a_global_429_is_recognised_by_its_scope() {
         let mut h = HeaderMap::new();
+        h.insert("via", HeaderValue::from_static("1.1 google"));
         h.insert("retry-after", HeaderValue::from_static("1"));
         h.insert("x-ratelimit-scope", HeaderValue::from_static("global"));
-        let r = parse_reply(429, &h, Value::Null);
+        let r = parse_reply(
+            429,
+            &h,
+            json!({"message": "You are being rate limited.", "retry_after": 1.0, "global": true}),
+        );
         assert_eq!(
-            (r.retry_after, r.global, r.remaining),
-            (Some(1.0), true, None)
+            (r.retry_after, r.scope, r.remaining),
+            (Some(1.0), Some(Scope::Global), None)
         );
     }
 }

@@ -63,12 +63,13 @@ use std::fmt;
 
 pub use config::{
     ConfigError, Destination, DiscordLayerBuilder, DEFAULT_API_BASE, DEFAULT_BATCH_INTERVAL,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, MAX_BATCH_INTERVAL, MAX_SHUTDOWN_TIMEOUT,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_BATCH_INTERVAL,
+    MAX_SHUTDOWN_TIMEOUT,
 };
 pub use flusher::{DiscordGuard, DiscordHandle, FlushError};
 pub use layer::DiscordLayer;
 pub use record::Record;
-pub use stats::{ClassStats, DropReason, Stats};
+pub use stats::{ClassStats, DropReason, RateLimited, Stats};
 
 /// The kind of an event, chosen by its target; each class has its own destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -89,6 +89,9 @@ pub(crate) struct Counters {
     pub(crate) classes: [ClassCounters; 3],
     pub(crate) requests: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    /// 429s by scope: user, global, shared, cloudflare.
+    pub(crate) rate_limited_by_scope: [AtomicU64; 4],
 }
 
 impl Counters {
@@ -118,6 +121,13 @@ impl Counters {
             messages: per_class.iter().map(|c| c.messages).sum(),
             requests: self.requests.load(Relaxed),
             rate_limited: self.rate_limited.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            rate_limited_by_scope: RateLimited {
+                user: self.rate_limited_by_scope[0].load(Relaxed),
+                global: self.rate_limited_by_scope[1].load(Relaxed),
+                shared: self.rate_limited_by_scope[2].load(Relaxed),
+                cloudflare: self.rate_limited_by_scope[3].load(Relaxed),
+            },
             per_class,
         }
     }
@@ -141,6 +151,10 @@ pub struct Stats {
     pub requests: u64,
     /// 429 answers received.
     pub rate_limited: u64,
+    /// Requests sent again after a server error, a timeout or a network failure.
+    pub retries: u64,
+    /// 429 answers by the limit that sent them.
+    pub rate_limited_by_scope: RateLimited,
     /// The same, per class, with drop reasons.
     pub per_class: [ClassStats; 3],
 }
@@ -169,6 +183,20 @@ impl Stats {
             self.rate_limited
         )
     }
+}
+
+/// 429 answers by scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimited {
+    /// The bot's own per-route bucket (`X-RateLimit-Scope: user`).
+    pub user: u64,
+    /// The bot's global limit (`global`): every destination waited.
+    pub global: u64,
+    /// A limit shared with others on the resource (`shared`), such as the hidden webhook
+    /// limit per channel; Discord does not count these as invalid requests.
+    pub shared: u64,
+    /// Cloudflare blocks (no rate-limit headers, no `Via`, or no JSON).
+    pub cloudflare: u64,
 }
 
 /// Statistics of one class.

@@ -1,43 +1,35 @@
-//! A lane: one destination's outgoing messages, posted one at a time within Discord's
-//! limits, and what happens to each (delivered, retried, or dropped with a reason).
+//! A lane: one class's outgoing messages to its destination, posted one at a time within
+//! Discord's limits (see [`pacing`](super::pacing)), and what happens to each: delivered,
+//! retried, split, or dropped with a reason.
 //!
-//! Pacing, all local to the lane except the global limit:
-//! - the bucket Discord announces (`X-RateLimit-Remaining`, `X-RateLimit-Reset-After`):
-//!   batches leave the last request of a window to ERRORs, so an ERROR never waits for a
-//!   busy channel's bucket to refill;
-//! - webhooks: Discord's hidden 30 messages per 60 s per channel (discord-api.md 1.5),
-//!   counted locally, again with one left for ERRORs;
-//! - the global pace shared by all lanes, and any global 429 block.
-//!
-//! A batch message waiting for budget steps aside when an ERROR arrives.
+//! ERRORs go first, in emission order; a batch message waiting for budget steps aside when
+//! one arrives. Server errors, timeouts and network failures are retried with backoff for
+//! up to ten minutes with the same `nonce` (so a retry never posts twice on the bot route;
+//! webhooks have no nonce and are at-least-once). A message Discord refuses (400) is split
+//! in halves until the part at fault is alone; only that part is dropped.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::{sleep, sleep_until, Instant};
 
+use super::pacing::{backoff, Bucket, CLOUDFLARE_PAUSE};
 use super::Flusher;
 use crate::config::Target;
-use crate::discord::Reply;
-use crate::render::Message;
+use crate::discord::{Reply, Scope};
+use crate::render::{self, Message};
 use crate::stats::DropReason;
 use crate::Class;
 
-/// Server errors and network failures are retried this many times, with backoff.
-const MAX_RETRIES: u32 = 3;
-const RETRY_BACKOFF: Duration = Duration::from_millis(500);
-/// A message answered 429 this many times in a row is given up on (counted as dropped).
-const MAX_RATE_LIMITED: u32 = 20;
+/// Retries of one message stop after this many attempts or this long, whichever first.
+const MAX_ATTEMPTS: u32 = 30;
+const MAX_RETRY_TIME: Duration = Duration::from_secs(600);
 /// When a 429 carries no usable wait, wait this long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// Discord's hidden webhook limit per channel: 30 messages per 60 s (discord-api.md 1.5).
-const WEBHOOK_WINDOW: Duration = Duration::from_secs(60);
-const WEBHOOK_WINDOW_MESSAGES: usize = 30;
-/// Requests of a window that batches leave to ERRORs.
-const URGENT_RESERVE: u32 = 1;
 
 /// A message waiting in a lane.
 pub(super) struct Outgoing {
@@ -55,6 +47,8 @@ enum Delivered {
     /// Refused because of its embeds (no Embed Links: 403 50013, or 400 50006 when only
     /// embeds were sent and Discord stripped them all): resent as plain text.
     EmbedsRefused,
+    /// Refused (400) as a whole: resent as two halves, to find the part at fault.
+    Split(Box<(Message, Message)>),
 }
 
 /// How a delivery attempt ended, when not delivered.
@@ -65,10 +59,11 @@ enum Failure {
     Preempted,
 }
 
-/// One destination's outgoing messages and delivery state.
+/// One class's outgoing messages and delivery state.
 pub(super) struct Lane {
     pub(super) class: Class,
-    pub(super) target: Target,
+    /// The destination's rate-limit state, shared with other classes routed there.
+    bucket: Rc<Bucket>,
     /// ERRORs first (in emission order), then batch messages.
     outbox: RefCell<VecDeque<Outgoing>>,
     /// How many ERROR messages lead the outbox.
@@ -81,11 +76,6 @@ pub(super) struct Lane {
     ready: Notify,
     /// Rung when ERRORs are added.
     urgent_arrived: Notify,
-    /// The bucket Discord announced: requests left, and when it refills.
-    remaining: Cell<Option<u32>>,
-    reset_at: Cell<Option<Instant>>,
-    /// When the last webhook messages were sent (webhook lanes only).
-    webhook_sends: RefCell<VecDeque<Instant>>,
     /// Set when Discord said this destination is unusable; nothing more is sent to it.
     dead: RefCell<Option<String>>,
     /// Whether a rejection (400) was already reported on stderr.
@@ -97,24 +87,25 @@ pub(super) struct Lane {
 }
 
 impl Lane {
-    pub(super) fn new(class: Class, target: Target) -> Self {
+    pub(super) fn new(class: Class, bucket: Rc<Bucket>) -> Self {
         Lane {
             class,
-            target,
+            bucket,
             outbox: RefCell::new(VecDeque::new()),
             urgent_queued: Cell::new(0),
             busy: Cell::new(false),
             in_flight_events: Cell::new(0),
             ready: Notify::new(),
             urgent_arrived: Notify::new(),
-            remaining: Cell::new(None),
-            reset_at: Cell::new(None),
-            webhook_sends: RefCell::new(VecDeque::new()),
             dead: RefCell::new(None),
             rejection_reported: Cell::new(false),
             embeds_stripped: Cell::new(false),
             nonce_counter: Cell::new(0),
         }
+    }
+
+    pub(super) fn target(&self) -> &Target {
+        &self.bucket.target
     }
 
     pub(super) fn embeds_stripped(&self) -> bool {
@@ -132,20 +123,7 @@ impl Lane {
 
     /// Adds ERROR messages after the ERRORs already waiting, ahead of batch messages.
     pub(super) fn push_urgent(&self, messages: Vec<Message>) {
-        let mut outbox = self.outbox.borrow_mut();
-        let at = self.urgent_queued.get();
-        let n = messages.len();
-        for (i, message) in messages.into_iter().enumerate() {
-            outbox.insert(
-                at + i,
-                Outgoing {
-                    message,
-                    urgent: true,
-                },
-            );
-        }
-        self.urgent_queued.set(at + n);
-        drop(outbox);
+        self.insert_front(messages, true);
         self.ready.notify_one();
         self.urgent_arrived.notify_one();
     }
@@ -161,6 +139,33 @@ impl Lane {
         self.ready.notify_one();
     }
 
+    /// Inserts messages next in line for their kind: urgent ones after the waiting ERRORs,
+    /// others right after all ERRORs.
+    fn insert_front(&self, messages: Vec<Message>, urgent: bool) {
+        let mut outbox = self.outbox.borrow_mut();
+        let at = self.urgent_queued.get();
+        let n = messages.len();
+        for (i, message) in messages.into_iter().enumerate() {
+            outbox.insert(at + i, Outgoing { message, urgent });
+        }
+        if urgent {
+            self.urgent_queued.set(at + n);
+        }
+    }
+
+    /// Like [`insert_front`](Self::insert_front), but ahead of the waiting ERRORs too: for
+    /// the remains of an ERROR being posted, which must stay together.
+    fn insert_head(&self, messages: Vec<Message>, urgent: bool) {
+        let mut outbox = self.outbox.borrow_mut();
+        let n = messages.len();
+        for (i, message) in messages.into_iter().enumerate() {
+            outbox.insert(i, Outgoing { message, urgent });
+        }
+        if urgent {
+            self.urgent_queued.set(self.urgent_queued.get() + n);
+        }
+    }
+
     fn pop(&self) -> Option<Outgoing> {
         let next = self.outbox.borrow_mut().pop_front()?;
         if next.urgent {
@@ -168,47 +173,6 @@ impl Lane {
                 .set(self.urgent_queued.get().saturating_sub(1));
         }
         Some(next)
-    }
-
-    /// Puts a preempted batch message back, right after the waiting ERRORs.
-    fn put_back(&self, outgoing: Outgoing) {
-        let at = self.urgent_queued.get();
-        self.outbox.borrow_mut().insert(at, outgoing);
-    }
-
-    /// Queues what Discord stripped from a delivered message (its embeds) as content-only
-    /// messages, next in line; they carry the message's events.
-    fn resend_stripped(&self, outgoing: &Outgoing, whole: bool) {
-        self.embeds_stripped.set(true);
-        let rest = if whole {
-            outgoing.message.clone()
-        } else {
-            Message {
-                content: String::new(),
-                mention_role: None,
-                ..outgoing.message.clone()
-            }
-        };
-        let messages = crate::render::without_embeds(&rest);
-        let mut outbox = self.outbox.borrow_mut();
-        let at = if outgoing.urgent {
-            0
-        } else {
-            self.urgent_queued.get()
-        };
-        let n = messages.len();
-        for (i, message) in messages.into_iter().enumerate() {
-            outbox.insert(
-                at + i,
-                Outgoing {
-                    message,
-                    urgent: outgoing.urgent,
-                },
-            );
-        }
-        if outgoing.urgent {
-            self.urgent_queued.set(self.urgent_queued.get() + n);
-        }
     }
 
     /// Empties the lane at shutdown; returns the events it held (in flight included).
@@ -230,37 +194,19 @@ impl Lane {
         (queued + in_flight) as u64
     }
 
-    /// When the next request may go, for an urgent message or not; `None` for now.
-    fn not_before(&self, urgent: bool) -> Option<Instant> {
-        let reserve = if urgent { 0 } else { URGENT_RESERVE };
-        let mut until: Option<Instant> = None;
-        if self.remaining.get().is_some_and(|r| r <= reserve) {
-            until = self.reset_at.get();
-        }
-        if let Target::Webhook(_) = self.target {
-            let mut sends = self.webhook_sends.borrow_mut();
-            let now = Instant::now();
-            while sends.front().is_some_and(|t| *t + WEBHOOK_WINDOW <= now) {
-                sends.pop_front();
+    /// Replaces a message Discord stripped or refused for its embeds by plain messages.
+    fn resend_without_embeds(&self, outgoing: &Outgoing, whole: bool) {
+        self.embeds_stripped.set(true);
+        let rest = if whole {
+            outgoing.message.clone()
+        } else {
+            Message {
+                content: String::new(),
+                mention_role: None,
+                ..outgoing.message.clone()
             }
-            let allowed = WEBHOOK_WINDOW_MESSAGES - reserve as usize;
-            if sends.len() >= allowed {
-                let free_at = sends[sends.len() - allowed] + WEBHOOK_WINDOW;
-                until = Some(until.map_or(free_at, |u| u.max(free_at)));
-            }
-        }
-        until.filter(|t| *t > Instant::now())
-    }
-
-    fn learn_bucket(&self, reply: &Reply) {
-        if let Some(remaining) = reply.remaining {
-            self.remaining.set(Some(remaining));
-        }
-        if let Some(after) = reply.reset_after {
-            self.reset_at.set(Some(
-                Instant::now() + Duration::from_secs_f64(after.min(3600.0)),
-            ));
-        }
+        };
+        self.insert_head(render::without_embeds(&rest), outgoing.urgent);
     }
 
     /// A nonce unique per message (≤ 25 characters), reused on every retry of it so that
@@ -283,7 +229,7 @@ impl Lane {
 
 impl Flusher {
     /// Posts a lane's messages one at a time, for ever.
-    pub(super) async fn drive_lane(self: std::rc::Rc<Self>, lane: std::rc::Rc<Lane>) {
+    pub(super) async fn drive_lane(self: Rc<Self>, lane: Rc<Lane>) {
         loop {
             let Some(outgoing) = lane.pop() else {
                 self.lane_idle.notify_one();
@@ -302,11 +248,15 @@ impl Flusher {
                 }
                 Ok(Delivered::EmbedsStripped) => {
                     counters.messages.fetch_add(1, Relaxed);
-                    lane.resend_stripped(&outgoing, false);
+                    lane.resend_without_embeds(&outgoing, false);
                 }
-                Ok(Delivered::EmbedsRefused) => lane.resend_stripped(&outgoing, true),
+                Ok(Delivered::EmbedsRefused) => lane.resend_without_embeds(&outgoing, true),
+                Ok(Delivered::Split(halves)) => {
+                    let (a, b) = *halves;
+                    lane.insert_head(vec![a, b], outgoing.urgent);
+                }
                 Err(Failure::Dropped(reason)) => counters.drop_events(reason, events),
-                Err(Failure::Preempted) => lane.put_back(outgoing),
+                Err(Failure::Preempted) => lane.insert_front(vec![outgoing.message], false),
             }
             lane.busy.set(false);
             lane.in_flight_events.set(0);
@@ -316,34 +266,30 @@ impl Flusher {
     /// Waits until the lane may send; a batch message gives way when an ERROR arrives.
     async fn wait_for_budget(&self, lane: &Lane, urgent: bool) -> Result<(), Failure> {
         loop {
-            let global = self
-                .global_blocked_until
-                .get()
-                .filter(|t| *t > Instant::now());
-            let Some(until) = [global, lane.not_before(urgent)]
+            let until = [self.global.not_before(), lane.bucket.not_before(urgent)]
                 .into_iter()
                 .flatten()
-                .max()
-            else {
-                break;
-            };
-            if urgent {
-                sleep_until(until).await;
-            } else {
-                tokio::select! {
-                    _ = sleep_until(until) => {}
-                    _ = lane.urgent_arrived.notified() => {
-                        if lane.urgent_queued.get() > 0 {
-                            return Err(Failure::Preempted);
+                .max();
+            if let Some(until) = until {
+                if urgent {
+                    sleep_until(until).await;
+                } else {
+                    tokio::select! {
+                        _ = sleep_until(until) => {}
+                        _ = lane.urgent_arrived.notified() => {
+                            if lane.urgent_queued.get() > 0 {
+                                return Err(Failure::Preempted);
+                            }
                         }
                     }
                 }
+                continue;
+            }
+            match self.global.pace_wait() {
+                Some(wait) => sleep(wait).await,
+                None => return Ok(()),
             }
         }
-        while let Err(not_until) = self.global.check() {
-            sleep(not_until.wait_time_from(governor::clock::Clock::now(self.global.clock()))).await;
-        }
-        Ok(())
     }
 
     /// Posts one message within the rate limits.
@@ -354,72 +300,42 @@ impl Flusher {
             return Err(Failure::Dropped(DropReason::Rejected));
         }
         let nonce = lane.next_nonce();
-        let mut failures = 0;
-        let mut rate_limited = 0;
+        let started = Instant::now();
+        let mut attempts = 0;
         loop {
-            let token_gone = self.token_invalid.get() && matches!(lane.target, Target::Channel(_));
+            let token_gone =
+                self.token_invalid.get() && matches!(lane.target(), Target::Channel(_));
             if lane.dead.borrow().is_some() || token_gone {
                 return Err(Failure::Dropped(DropReason::Unreachable));
             }
+            if attempts >= MAX_ATTEMPTS || (attempts > 0 && started.elapsed() >= MAX_RETRY_TIME) {
+                return Err(Failure::Dropped(DropReason::RetriesExhausted));
+            }
+            if attempts > 0 {
+                self.queues.counters.retries.fetch_add(1, Relaxed);
+            }
+            attempts += 1;
+            // One request at a time per destination, whichever class sends it.
+            let permit = lane.bucket.gate.acquire().await;
             self.wait_for_budget(lane, outgoing.urgent).await?;
             self.queues.counters.requests.fetch_add(1, Relaxed);
-            if let Target::Webhook(_) = lane.target {
-                lane.webhook_sends.borrow_mut().push_back(Instant::now());
-            }
-            let reply = match self
+            lane.bucket.sending();
+            let sent = self
                 .client
-                .post_message(&lane.target, message, &nonce)
-                .await
-            {
+                .post_message(lane.target(), message, &nonce)
+                .await;
+            drop(permit);
+            let reply = match sent {
                 Ok(reply) => reply,
                 Err(_network) => {
-                    failures += 1;
-                    if failures > MAX_RETRIES {
-                        return Err(Failure::Dropped(DropReason::RetriesExhausted));
-                    }
-                    sleep(RETRY_BACKOFF * 2u32.pow(failures - 1)).await;
+                    sleep(backoff(attempts)).await;
                     continue;
                 }
             };
-            lane.learn_bucket(&reply);
+            lane.bucket.learn(&reply);
             match reply.status {
-                200..=299 => {
-                    let stored = reply
-                        .body
-                        .get("embeds")
-                        .and_then(|e| e.as_array())
-                        .map_or(0, Vec::len);
-                    if !message.embeds.is_empty()
-                        && stored < message.embeds.len()
-                        && reply.body.is_object()
-                    {
-                        if !lane.embeds_stripped.replace(true) {
-                            eprintln!(
-                                "tracing-discord: Discord dropped the embeds of a message for the {} destination (the bot lacks the Embed Links permission there); sending their text as plain messages from now on",
-                                lane.class
-                            );
-                        }
-                        return Ok(Delivered::EmbedsStripped);
-                    }
-                    return Ok(Delivered::Whole);
-                }
-                429 => {
-                    self.queues.counters.rate_limited.fetch_add(1, Relaxed);
-                    rate_limited += 1;
-                    if rate_limited > MAX_RATE_LIMITED {
-                        return Err(Failure::Dropped(DropReason::RetriesExhausted));
-                    }
-                    let wait = reply.retry_after.map_or(DEFAULT_RETRY_AFTER, |s| {
-                        Duration::from_secs_f64(s.min(3600.0))
-                    });
-                    let until = Instant::now() + wait;
-                    if reply.global {
-                        self.global_blocked_until.set(Some(until));
-                    } else {
-                        lane.remaining.set(Some(0));
-                        lane.reset_at.set(Some(until));
-                    }
-                }
+                200..=299 => return Ok(self.check_embeds(lane, message, &reply)),
+                429 => self.rate_limited(lane, &reply),
                 400 | 403 if !message.embeds.is_empty() && embeds_refused(&reply, message) => {
                     if !lane.embeds_stripped.get() {
                         eprintln!(
@@ -431,26 +347,27 @@ impl Flusher {
                     return Ok(Delivered::EmbedsRefused);
                 }
                 401 | 403 | 404 => {
-                    if reply.status == 401 && matches!(lane.target, Target::Channel(_)) {
+                    if reply.status != 404 {
+                        self.global.invalid_request();
+                    }
+                    if reply.status == 401 && matches!(lane.target(), Target::Channel(_)) {
                         self.token_invalid.set(true);
                     }
                     let why = reply.error_text();
                     // Said once, on stderr: never through tracing, which would feed the layer.
                     eprintln!(
                         "tracing-discord: giving up the {} destination ({:?}): {why}; its events are counted as dropped (destination unreachable)",
-                        lane.class, lane.target
+                        lane.class,
+                        lane.target()
                     );
                     *lane.dead.borrow_mut() = Some(why);
                     return Err(Failure::Dropped(DropReason::Unreachable));
                 }
-                500..=599 => {
-                    failures += 1;
-                    if failures > MAX_RETRIES {
-                        return Err(Failure::Dropped(DropReason::RetriesExhausted));
-                    }
-                    sleep(RETRY_BACKOFF * 2u32.pow(failures - 1)).await;
-                }
+                500..=599 => sleep(backoff(attempts)).await,
                 _ => {
+                    if let Some((a, b)) = render::halve(message) {
+                        return Ok(Delivered::Split(Box::new((a, b))));
+                    }
                     if !lane.rejection_reported.replace(true) {
                         eprintln!(
                             "tracing-discord: Discord rejected a message for the {} destination: {}; that message's events are counted as dropped (rejected by Discord)",
@@ -462,6 +379,59 @@ impl Flusher {
                 }
             }
         }
+    }
+
+    /// A 429: wait as its scope says, and count it.
+    fn rate_limited(&self, lane: &Lane, reply: &Reply) {
+        let counters = &self.queues.counters;
+        counters.rate_limited.fetch_add(1, Relaxed);
+        let scope = reply.scope.unwrap_or(Scope::User);
+        let index = match scope {
+            Scope::User => 0,
+            Scope::Global => 1,
+            Scope::Shared => 2,
+            Scope::Cloudflare => 3,
+        };
+        counters.rate_limited_by_scope[index].fetch_add(1, Relaxed);
+        if scope != Scope::Shared {
+            self.global.invalid_request();
+        }
+        let wait = reply.retry_after.map_or(DEFAULT_RETRY_AFTER, |s| {
+            Duration::from_secs_f64(s.min(3600.0))
+        });
+        let until = Instant::now() + wait;
+        match scope {
+            Scope::Global => self.global.block_until(until),
+            Scope::Cloudflare => {
+                if !self.cloudflare_reported.replace(true) {
+                    eprintln!(
+                        "tracing-discord: Discord's edge is blocking this IP (a 429 without rate-limit headers); pausing all sending for {} s",
+                        CLOUDFLARE_PAUSE.as_secs()
+                    );
+                }
+                self.global.block_until(Instant::now() + CLOUDFLARE_PAUSE);
+            }
+            Scope::User | Scope::Shared => lane.bucket.exhausted_until(until),
+        }
+    }
+
+    /// Whether Discord kept the embeds of an accepted message.
+    fn check_embeds(&self, lane: &Lane, message: &Message, reply: &Reply) -> Delivered {
+        let stored = reply
+            .body
+            .get("embeds")
+            .and_then(|e| e.as_array())
+            .map_or(0, Vec::len);
+        if message.embeds.is_empty() || stored >= message.embeds.len() || !reply.body.is_object() {
+            return Delivered::Whole;
+        }
+        if !lane.embeds_stripped.get() {
+            eprintln!(
+                "tracing-discord: Discord dropped the embeds of a message for the {} destination (the bot lacks the Embed Links permission there); sending their text as plain messages from now on",
+                lane.class
+            );
+        }
+        Delivered::EmbedsStripped
     }
 }
 

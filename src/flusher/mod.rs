@@ -11,17 +11,16 @@
 //! in a message Discord accepted or counted in [`Stats`] as dropped with its reason.
 
 mod lane;
+mod pacing;
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::num::NonZeroU32;
 use std::rc::Rc;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::LocalSet;
 use tokio::time::{sleep, sleep_until, Instant};
@@ -36,10 +35,6 @@ use crate::{Class, ConfigError};
 use lane::Lane;
 
 const THREAD_NAME: &str = "tracing-discord-flusher";
-/// Discord allows 50 requests a second per bot (discord-api.md 1.3). One request every
-/// 21 ms with no burst keeps any one-second window at 48 at most, so a fixed window on
-/// Discord's side never sees 50.
-const GLOBAL_SPACING: Duration = Duration::from_millis(21);
 /// ERROR messages a lane may hold before further ERRORs are dropped (and counted); bounds
 /// memory while a destination does not answer.
 const URGENT_OUTBOX_MAX: usize = 100;
@@ -201,8 +196,12 @@ pub(crate) fn start(config: Config) -> Result<(DiscordLayer, DiscordGuard), Conf
         queues: Arc::clone(&queues),
         commands,
     };
-    let client =
-        Client::new(config.token.clone(), config.api_base.clone()).map_err(ConfigError::Spawn)?;
+    let client = Client::new(
+        config.token.clone(),
+        config.api_base.clone(),
+        config.request_timeout,
+    )
+    .map_err(ConfigError::Spawn)?;
     // Built here, not on the new thread, so a failure is an error from build().
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -241,9 +240,10 @@ struct Flusher {
     queues: Arc<Queues>,
     client: Client,
     lanes: Vec<Rc<Lane>>,
-    global: DefaultDirectRateLimiter,
-    /// Set by a global 429: every lane waits until then.
-    global_blocked_until: Cell<Option<Instant>>,
+    /// The pace, blocks and invalid-request circuit every destination shares.
+    global: pacing::Global,
+    /// Whether a Cloudflare block was already reported on stderr.
+    cloudflare_reported: Cell<bool>,
     /// Set by a 401: the token is invalid, so no channel lane sends any more.
     token_invalid: Cell<bool>,
     /// Drops already announced in a message, per class and reason.
@@ -254,23 +254,33 @@ struct Flusher {
 
 impl Flusher {
     fn new(config: Config, queues: Arc<Queues>, client: Client) -> Self {
+        let mut buckets: Vec<Rc<pacing::Bucket>> = Vec::new();
         let lanes = Class::ALL
             .iter()
             .filter_map(|&class| {
                 let target = config.targets[class.index()].clone()?;
-                Some(Rc::new(Lane::new(class, target)))
+                // Classes routed to one destination share its bucket.
+                let bucket = match buckets
+                    .iter()
+                    .find(|b: &&Rc<pacing::Bucket>| b.target == target)
+                {
+                    Some(b) => Rc::clone(b),
+                    None => {
+                        let b = Rc::new(pacing::Bucket::new(target));
+                        buckets.push(Rc::clone(&b));
+                        b
+                    }
+                };
+                Some(Rc::new(Lane::new(class, bucket)))
             })
             .collect();
-        let quota = Quota::with_period(GLOBAL_SPACING)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::MIN);
         Flusher {
             config,
             queues,
             client,
             lanes,
-            global: RateLimiter::direct(quota),
-            global_blocked_until: Cell::new(None),
+            global: pacing::Global::new(),
+            cloudflare_reported: Cell::new(false),
             token_invalid: Cell::new(false),
             announced_drops: Default::default(),
             lane_idle: Notify::new(),
@@ -456,7 +466,7 @@ impl Flusher {
         if let Some(n) = self.config.max_inline_messages {
             return n.max(1);
         }
-        let per_second = match lane.target {
+        let per_second = match lane.target() {
             Target::Channel(_) => 1.0,
             Target::Webhook(_) => 0.5,
         };

@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use super::escape::markdown;
 use super::time::iso8601;
 use super::{
-    char_len, split_chars, truncate, Embed, Message, DESCRIPTION_MAX, EMBEDS_MAX, EMBED_TOTAL_MAX,
-    ERROR_COLOR, FIELDS_MAX, FIELD_NAME_MAX, FIELD_VALUE_MAX, FOOTER_MAX, TITLE_MAX,
+    char_len, split_chars, truncate, Embed, Message, Part, DESCRIPTION_MAX, EMBEDS_MAX,
+    EMBED_TOTAL_MAX, ERROR_COLOR, FIELDS_MAX, FIELD_NAME_MAX, FIELD_VALUE_MAX, FOOTER_MAX,
+    TITLE_MAX,
 };
 use crate::record::Record;
 
@@ -38,9 +39,9 @@ pub(crate) fn render(records: &[&Record], mention_role: Option<u64>) -> Vec<Mess
                 messages.push(std::mem::replace(&mut current, new_message()));
             }
             current.embeds.push(embed);
-            if i == last {
-                current.events += 1;
-            }
+            let events = usize::from(i == last);
+            current.events += events;
+            current.parts.push(Part { lines: 0, events });
         }
     }
     if !current.embeds.is_empty() {
@@ -143,4 +144,26 @@ fn split_escaped(text: &str, max: usize) -> Vec<&str> {
         pieces.push(text);
     }
     pieces
+}
+
+/// Splits an ERROR message into two of about half its embeds each; `None` with one embed.
+pub(crate) fn halve(message: &Message) -> Option<(Message, Message)> {
+    if message.embeds.len() < 2 || message.parts.len() != message.embeds.len() {
+        return None;
+    }
+    let half = message.embeds.len() / 2;
+    let make = |range: std::ops::Range<usize>, first: bool| Message {
+        content: if first {
+            message.content.clone()
+        } else {
+            String::new()
+        },
+        embeds: message.embeds[range.clone()].to_vec(),
+        parts: message.parts[range.clone()].to_vec(),
+        events: message.parts[range].iter().map(|p| p.events).sum(),
+        mention_role: message.mention_role.filter(|_| first),
+        flags: message.flags,
+        attachments: Vec::new(),
+    };
+    Some((make(0..half, true), make(half..message.embeds.len(), false)))
 }

@@ -77,6 +77,33 @@ pub struct Message {
     pub mention_role: Option<u64>,
     /// How many events end in this message: counted as delivered when Discord accepts it.
     pub events: usize,
+    /// The message's parts in order (code-block units of a batch, or embeds of ERRORs) and
+    /// the events each ends; lets a refused message be split to find the offending part.
+    pub parts: Vec<Part>,
+}
+
+/// One part of a [`Message`]: a unit of code-block lines, or one embed (`lines == 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Part {
+    /// Code-block lines of the part; 0 for an embed.
+    pub lines: usize,
+    /// Events that end in the part.
+    pub events: usize,
+}
+
+/// Splits a message Discord refused into two, each with about half its parts, so that the
+/// part at fault can be found and dropped alone; `None` when it cannot be split.
+pub fn halve(message: &Message) -> Option<(Message, Message)> {
+    if message.parts.iter().map(|p| p.events).sum::<usize>() != message.events {
+        return None;
+    }
+    if message.attachments.is_empty() && message.embeds.iter().all(|e| e.title.is_none()) {
+        pack::halve(message)
+    } else if message.attachments.is_empty() {
+        error::halve(message)
+    } else {
+        None
+    }
 }
 
 /// A UTF-8 text file sent with a message.

@@ -5,7 +5,9 @@
 //! marked [`CONTINUES`] / [`CONTINUED`]. A line of a table may carry a header that is
 //! repeated at the top of every block the table continues in.
 
-use super::{char_len, Embed, Message, CONTENT_MAX, DESCRIPTION_MAX, EMBEDS_MAX, EMBED_TOTAL_MAX};
+use super::{
+    char_len, Embed, Message, Part, CONTENT_MAX, DESCRIPTION_MAX, EMBEDS_MAX, EMBED_TOTAL_MAX,
+};
 
 /// Opens every block: an `ansi` code block, so levels can be coloured.
 pub(crate) const FENCE_OPEN: &str = "```ansi\n";
@@ -125,6 +127,10 @@ impl Packer {
                     }
                     self.body.push_str(h);
                     self.header_pending = false;
+                    self.current.parts.push(Part {
+                        lines: h.split('\n').count(),
+                        events: 0,
+                    });
                 }
                 if self.body_len > 0 || header.is_some() {
                     self.body.push('\n');
@@ -132,6 +138,10 @@ impl Packer {
                 self.body.push_str(unit);
                 self.body_len += need;
                 self.current.events += events;
+                self.current.parts.push(Part {
+                    lines: unit.split('\n').count(),
+                    events,
+                });
                 return;
             }
             self.advance(len + self.header_len());
@@ -215,4 +225,41 @@ pub fn block_lines(messages: &[Message]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Splits a batch message (code-block lines) into two messages of about half its parts
+/// each, every part whole and with its events; `None` when it has a single part.
+pub(crate) fn halve(message: &Message) -> Option<(Message, Message)> {
+    if message.parts.len() < 2 || message.parts.iter().any(|p| p.lines == 0) {
+        return None;
+    }
+    let lines = block_lines(std::slice::from_ref(message));
+    let mut units: Vec<(String, usize)> = Vec::with_capacity(message.parts.len());
+    let mut at = 0;
+    for part in &message.parts {
+        let end = (at + part.lines).min(lines.len());
+        units.push((lines[at..end].join("\n"), part.events));
+        at = end;
+    }
+    let half = units.len() / 2;
+    let pack = |units: &[(String, usize)]| {
+        let mut packer = Packer::new(message.flags, !message.embeds.is_empty());
+        for (text, events) in units {
+            packer.push_line(text, *events);
+        }
+        packer.finish()
+    };
+    let (mut first, mut second) = (pack(&units[..half]), pack(&units[half..]));
+    // A half of a message fits in one message; if not, keep the split going next time.
+    let first = merge_or_first(&mut first)?;
+    let second = merge_or_first(&mut second)?;
+    Some((first, second))
+}
+
+fn merge_or_first(messages: &mut Vec<Message>) -> Option<Message> {
+    if messages.len() == 1 {
+        messages.pop()
+    } else {
+        None
+    }
 }

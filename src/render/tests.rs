@@ -388,3 +388,34 @@ fn an_error_flood_becomes_one_attachment() {
         json!({"parse": [], "roles": ["5"]})
     );
 }
+
+#[test]
+fn a_refused_batch_halves_into_whole_lines_with_their_events() {
+    let records: Vec<Record> = (0..11)
+        .map(|i| rec(Level::INFO, &format!("event {i}")))
+        .collect();
+    let out = batch(&records);
+    assert_eq!(out.len(), 1);
+    let (a, b) = halve(&out[0]).unwrap();
+    assert_eq!((a.events, b.events), (5, 6));
+    let mut lines = block_lines(std::slice::from_ref(&a));
+    lines.extend(block_lines(&[b]));
+    assert_eq!(lines, block_lines(&out));
+    let (c, d) = halve(&a).unwrap();
+    assert_eq!((c.events, d.events), (2, 3));
+    let single = batch(&records[..1]);
+    assert_eq!(halve(&single[0]), None);
+}
+
+#[test]
+fn refused_errors_halve_by_embed() {
+    let records: Vec<Record> = (0..3)
+        .map(|i| rec(Level::ERROR, &format!("e{i}")))
+        .collect();
+    let out = render_errors(Class::Log, &records, &ErrorOptions::default()).messages;
+    let (a, b) = halve(&out[0]).unwrap();
+    assert_eq!(
+        (a.embeds.len(), a.events, b.embeds.len(), b.events),
+        (1, 1, 2, 2)
+    );
+}
