@@ -91,6 +91,27 @@ pub struct Part {
     pub events: usize,
 }
 
+/// Whether two ERROR messages can travel as one: embeds only, same content (the opt-in
+/// mention), within 10 embeds and 6000 characters.
+pub fn can_merge(a: &Message, b: &Message) -> bool {
+    a.attachments.is_empty()
+        && b.attachments.is_empty()
+        && a.content == b.content
+        && a.mention_role == b.mention_role
+        && a.flags == b.flags
+        && !a.embeds.is_empty()
+        && !b.embeds.is_empty()
+        && a.embeds.len() + b.embeds.len() <= EMBEDS_MAX
+        && a.embed_text_len() + b.embed_text_len() <= EMBED_TOTAL_MAX
+}
+
+/// Appends `b`'s embeds, parts and events to `a` (see [`can_merge`]).
+pub fn merge(a: &mut Message, b: Message) {
+    a.embeds.extend(b.embeds);
+    a.parts.extend(b.parts);
+    a.events += b.events;
+}
+
 /// Splits a message Discord refused into two, each with about half its parts, so that the
 /// part at fault can be found and dropped alone; `None` when it cannot be split.
 pub fn halve(message: &Message) -> Option<(Message, Message)> {
