@@ -241,3 +241,85 @@ fn without_embed_links_nothing_is_lost() {
         "{texts:?}"
     );
 }
+
+#[test]
+fn without_attach_files_big_batches_go_inline() {
+    use tracing_discord::mock::permissions::{ALL, ATTACH_FILES};
+    let s = Setup::new();
+    s.mock
+        .set_channel_permissions(s.channel(Class::Log), ALL & !ATTACH_FILES);
+    let (layer, guard) = s.builder(LONG).max_inline_messages(1).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..200 {
+            info!("line {i:03} {}", "a".repeat(80));
+        }
+    });
+    let stats = guard.shutdown();
+    assert_eq!(
+        (stats.events, stats.delivered, stats.dropped),
+        (200, 200, 0)
+    );
+    let lines = s.lines(Class::Log);
+    assert_eq!(lines.len(), 200);
+    assert!(
+        lines[5].ends_with(&format!("INFO  rendering: line 005 {}", "a".repeat(80))),
+        "{}",
+        lines[5]
+    );
+}
+
+#[test]
+fn at_shutdown_nothing_is_held_back_for_errors() {
+    let s = Setup::new();
+    let (layer, guard) = s
+        .builder(LONG)
+        .shutdown_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..4 {
+            error!(i, "error");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        info!("last");
+    });
+    let stats = guard.shutdown();
+    assert_eq!((stats.events, stats.delivered, stats.dropped), (5, 5, 0));
+}
+
+#[test]
+fn a_pinging_error_without_embed_links_arrives_whole() {
+    use tracing_discord::mock::permissions::{ALL, EMBED_LINKS};
+    let s = Setup::new();
+    s.mock
+        .set_channel_permissions(s.channel(Class::Log), ALL & !EMBED_LINKS);
+    let (layer, guard) = s
+        .builder(LONG)
+        .error_mention_role(1_111_111_111_111_111_111)
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || error!("first"));
+    assert!(wait_until(Duration::from_secs(3), || guard
+        .stats()
+        .delivered
+        == 1));
+    tracing::dispatcher::with_default(&dispatch, || error!("{}", "x".repeat(3000)));
+    let stats = guard.shutdown();
+    assert_eq!((stats.delivered, stats.dropped), (2, 0));
+    let texts: Vec<String> = s
+        .messages(Class::Log)
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    let xs: usize = texts.iter().map(|t| t.matches('x').count()).sum();
+    assert_eq!(xs, 3000);
+    assert!(
+        texts
+            .iter()
+            .filter(|t| t.starts_with("<@&1111111111111111111>"))
+            .count()
+            >= 2,
+        "{texts:?}"
+    );
+}

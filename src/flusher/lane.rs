@@ -47,6 +47,8 @@ enum Delivered {
     /// Refused because of its embeds (no Embed Links: 403 50013, or 400 50006 when only
     /// embeds were sent and Discord stripped them all): resent as plain text.
     EmbedsRefused,
+    /// Refused because of its files (no Attach Files: 403 50013): resent inline.
+    AttachmentsRefused,
     /// Refused (400) as a whole: resent as two halves, to find the part at fault.
     Split(Box<(Message, Message)>),
 }
@@ -83,6 +85,8 @@ pub(super) struct Lane {
     /// Discord stored a message without its embeds (the bot lacks Embed Links there):
     /// from then on this lane renders content only.
     embeds_stripped: Cell<bool>,
+    /// Discord refused a file here (no Attach Files): big batches stay inline from then on.
+    attachments_refused: Cell<bool>,
     nonce_counter: Cell<u64>,
 }
 
@@ -100,6 +104,7 @@ impl Lane {
             dead: RefCell::new(None),
             rejection_reported: Cell::new(false),
             embeds_stripped: Cell::new(false),
+            attachments_refused: Cell::new(false),
             nonce_counter: Cell::new(0),
         }
     }
@@ -110,6 +115,10 @@ impl Lane {
 
     pub(super) fn embeds_stripped(&self) -> bool {
         self.embeds_stripped.get()
+    }
+
+    pub(super) fn attachments_refused(&self) -> bool {
+        self.attachments_refused.get()
     }
 
     /// Nothing waiting and nothing being posted.
@@ -197,6 +206,24 @@ impl Lane {
     /// Replaces a message Discord stripped or refused for its embeds by plain messages.
     fn resend_without_embeds(&self, outgoing: &Outgoing, whole: bool) {
         self.embeds_stripped.set(true);
+        // What is already waiting would meet the same fate: make it plain now.
+        let waiting: Vec<Outgoing> = self.outbox.borrow_mut().drain(..).collect();
+        let mut plain = VecDeque::with_capacity(waiting.len());
+        for o in waiting {
+            if o.message.embeds.is_empty() {
+                plain.push_back(o);
+            } else {
+                let urgent = o.urgent;
+                plain.extend(
+                    render::without_embeds(&o.message)
+                        .into_iter()
+                        .map(|message| Outgoing { message, urgent }),
+                );
+            }
+        }
+        self.urgent_queued
+            .set(plain.iter().take_while(|o| o.urgent).count());
+        *self.outbox.borrow_mut() = plain;
         let rest = if whole {
             outgoing.message.clone()
         } else {
@@ -251,6 +278,12 @@ impl Flusher {
                     lane.resend_without_embeds(&outgoing, false);
                 }
                 Ok(Delivered::EmbedsRefused) => lane.resend_without_embeds(&outgoing, true),
+                Ok(Delivered::AttachmentsRefused) => {
+                    lane.attachments_refused.set(true);
+                    let inline =
+                        render::without_attachments(&outgoing.message, !lane.embeds_stripped());
+                    lane.insert_head(inline, outgoing.urgent);
+                }
                 Ok(Delivered::Split(halves)) => {
                     let (a, b) = *halves;
                     lane.insert_head(vec![a, b], outgoing.urgent);
@@ -266,10 +299,15 @@ impl Flusher {
     /// Waits until the lane may send; a batch message gives way when an ERROR arrives.
     async fn wait_for_budget(&self, lane: &Lane, urgent: bool) -> Result<(), Failure> {
         loop {
-            let until = [self.global.not_before(), lane.bucket.not_before(urgent)]
-                .into_iter()
-                .flatten()
-                .max();
+            // Once shutting down no ERROR can come any more: nothing is held in reserve.
+            let reserve_free = urgent || self.closing.get();
+            let until = [
+                self.global.not_before(),
+                lane.bucket.not_before(reserve_free),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
             if let Some(until) = until {
                 if urgent {
                     sleep_until(until).await;
@@ -336,6 +374,19 @@ impl Flusher {
             match reply.status {
                 200..=299 => return Ok(self.check_embeds(lane, message, &reply)),
                 429 => self.rate_limited(lane, &reply),
+                403 if !message.attachments.is_empty()
+                    && reply.body.get("code").and_then(serde_json::Value::as_i64)
+                        == Some(50013) =>
+                {
+                    if !lane.attachments_refused.get() {
+                        eprintln!(
+                            "tracing-discord: Discord refused a file for the {} destination ({}; the bot lacks the Attach Files permission there); posting big batches inline from now on",
+                            lane.class,
+                            reply.error_text()
+                        );
+                    }
+                    return Ok(Delivered::AttachmentsRefused);
+                }
                 400 | 403 if !message.embeds.is_empty() && embeds_refused(&reply, message) => {
                     if !lane.embeds_stripped.get() {
                         eprintln!(

@@ -250,6 +250,10 @@ struct Flusher {
     announced_drops: [RefCell<Vec<(DropReason, u64)>>; 3],
     /// Rung by a lane that has posted everything it had.
     lane_idle: Notify,
+    /// Set when shutdown starts: nothing is reserved for ERRORs any more, and batches are
+    /// sized to the time left before this deadline.
+    closing: Cell<bool>,
+    deadline: Cell<Option<Instant>>,
 }
 
 impl Flusher {
@@ -284,6 +288,8 @@ impl Flusher {
             token_invalid: Cell::new(false),
             announced_drops: Default::default(),
             lane_idle: Notify::new(),
+            closing: Cell::new(false),
+            deadline: Cell::new(None),
         }
     }
 
@@ -403,7 +409,11 @@ impl Flusher {
             let options = render::ErrorOptions {
                 use_embeds: !lane.embeds_stripped(),
                 mention_role: self.config.error_mention_role,
-                max_inline_messages: URGENT_INLINE_MESSAGES,
+                max_inline_messages: if lane.attachments_refused() {
+                    usize::MAX
+                } else {
+                    URGENT_INLINE_MESSAGES
+                },
             };
             lane.push_urgent(render::render_errors(lane.class, &records, &options).messages);
         }
@@ -463,6 +473,9 @@ impl Flusher {
     /// documented rate can post in one interval (channel: 5 per 5 s; webhook: the hidden
     /// 30 per 60 s channel limit, discord-api.md 1.5), at least one.
     fn inline_budget(&self, lane: &Lane) -> usize {
+        if lane.attachments_refused() {
+            return usize::MAX;
+        }
         if let Some(n) = self.config.max_inline_messages {
             return n.max(1);
         }
@@ -470,10 +483,19 @@ impl Flusher {
             Target::Channel(_) => 1.0,
             Target::Webhook(_) => 0.5,
         };
-        ((self.interval(lane.class).as_secs_f64() * per_second) as usize).max(1)
+        // At shutdown, what can be posted before the deadline.
+        let window = match self.deadline.get() {
+            Some(deadline) => deadline
+                .saturating_duration_since(Instant::now())
+                .min(self.interval(lane.class)),
+            None => self.interval(lane.class),
+        };
+        ((window.as_secs_f64() * per_second) as usize).max(1)
     }
 
     async fn shutdown(&self, deadline: Instant) {
+        self.closing.set(true);
+        self.deadline.set(Some(deadline));
         self.queues.close();
         self.take_urgent();
         for lane in &self.lanes {

@@ -116,7 +116,11 @@ fn embeds_of(record: &Record) -> Vec<Embed> {
         .into_iter()
         .enumerate()
         .map(|(i, piece)| Embed {
-            title: Some(truncate(&format!("{title} ({}/{n})", i + 1), TITLE_MAX)),
+            // The part number survives truncation: the title is cut, not "(i/n)".
+            title: Some({
+                let part = format!(" ({}/{n})", i + 1);
+                format!("{}{part}", truncate(&title, TITLE_MAX - char_len(&part)))
+            }),
             description: Some(piece.to_owned()),
             color: Some(ERROR_COLOR),
             fields: Vec::new(),

@@ -30,6 +30,8 @@ const NOTICE: &str = "\u{1b}[1;33m";
 /// Continuation lines of a multi-line message are indented by this, so they read as part
 /// of their event (documented, so it can be undone).
 pub const CONTINUATION_INDENT: &str = "    ";
+/// A table whose title and column names are longer than this is shown as plain lines.
+const HEADER_MAX: usize = 900;
 /// A table cell wider than this does not widen its column (it overflows instead).
 const CELL_MAX: usize = 40;
 
@@ -123,7 +125,7 @@ pub(crate) fn log_line(entry: &Entry<'_>) -> String {
     }
     out.push_str(&log_text(&r.message));
     for (k, v) in &r.fields {
-        let _ = write!(out, " {k}={}", log_text(v));
+        let _ = write!(out, " {}={}", log_text(k), log_text(v));
     }
     out.push_str(&repeat_suffix(entry));
     out
@@ -209,9 +211,9 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
         let mut names: Vec<String> = vec!["time".to_owned()];
         names.extend(columns.iter().map(|(name, nth)| {
             if *nth == 0 {
-                (*name).to_owned()
+                cell(name)
             } else {
-                format!("{name}#{}", nth + 1)
+                format!("{}#{}", cell(name), nth + 1)
             }
         }));
         if with_spans {
@@ -252,6 +254,13 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
             cell(target)
         );
         let header = format!("{title}\n{}", join_row(&names, &widths));
+        if super::char_len(&header) > HEADER_MAX {
+            // Too wide to read as a table (and to repeat in every block): plain lines.
+            for e in rows {
+                packer.push_line(&log_line(e), e.count);
+            }
+            continue;
+        }
         packer.set_header(Some(header));
         for (row, e) in table.iter().zip(rows) {
             packer.push_line(&join_row(row, &widths), e.count);

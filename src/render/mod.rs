@@ -411,7 +411,8 @@ pub fn without_embeds(message: &Message) -> Vec<Message> {
             text.push_str(&format!("-# {f}\n"));
         }
     }
-    for piece in split_chars(text.trim_end(), CONTENT_MAX - 20)
+    // Room for the opt-in role mention ("<@&" + 20 digits + "> ") before the first piece.
+    for piece in split_chars(text.trim_end(), CONTENT_MAX - 32)
         .into_iter()
         .filter(|p| !p.trim().is_empty())
     {
@@ -427,6 +428,29 @@ pub fn without_embeds(message: &Message) -> Vec<Message> {
             ..Message::default()
         });
     }
+    if out.is_empty() {
+        out.push(Message {
+            content: "(empty)".into(),
+            flags: message.flags,
+            ..Message::default()
+        });
+    }
+    if let Some(last) = out.last_mut() {
+        last.events = message.events;
+    }
+    out
+}
+
+/// The same message with its files' lines posted inline instead (for destinations where
+/// the bot lacks Attach Files). The events all count in the last message.
+pub fn without_attachments(message: &Message, use_embeds: bool) -> Vec<Message> {
+    let mut packer = pack::Packer::new(message.flags, use_embeds);
+    for file in &message.attachments {
+        for line in file.text.lines() {
+            packer.push_line(&escape::code_block(line), 0);
+        }
+    }
+    let mut out = packer.finish();
     if out.is_empty() {
         out.push(Message {
             content: "(empty)".into(),

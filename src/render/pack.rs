@@ -69,6 +69,7 @@ impl Packer {
 
     /// Sets (or clears) the header repeated at the top of each new block.
     pub(crate) fn set_header(&mut self, header: Option<String>) {
+        // The table layout keeps headers short (see layout::HEADER_MAX).
         self.header = header.filter(|h| char_len(h) <= PIECE_MAX / 2);
         self.header_pending = self.header.is_some();
     }

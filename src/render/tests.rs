@@ -419,3 +419,93 @@ fn refused_errors_halve_by_embed() {
         (1, 1, 2, 2)
     );
 }
+
+#[test]
+fn field_names_cannot_close_the_block_either() {
+    let mut r = rec(Level::INFO, "msg");
+    r.fields.push(("a```\n@everyone **b**", "1".into()));
+    let out = batch(&[r.clone()]);
+    let body = out[0]
+        .content
+        .strip_prefix("```ansi\n")
+        .unwrap()
+        .strip_suffix("\n```")
+        .unwrap();
+    assert!(!body.contains("``"), "{body}");
+    r.class = Class::Analytics;
+    let out = render_batch(Class::Analytics, &[r], &opts()).messages;
+    let body = out[0]
+        .content
+        .strip_prefix("```ansi\n")
+        .unwrap()
+        .strip_suffix("\n```")
+        .unwrap();
+    assert!(!body.contains("``"), "{body}");
+}
+
+#[test]
+fn a_table_too_wide_to_read_becomes_plain_lines() {
+    let records: Vec<Record> = (0..3)
+        .map(|i| {
+            let mut r = rec(Level::INFO, "wide");
+            r.class = Class::Analytics;
+            r.fields = (0..30)
+                .map(|f| {
+                    (
+                        ["field_name_that_is_long"; 30][f],
+                        format!("{i}-{}", "v".repeat(33)),
+                    )
+                })
+                .collect();
+            r
+        })
+        .collect();
+    let out = render_batch(Class::Analytics, &records, &opts()).messages;
+    assert!(out.iter().all(Message::is_valid));
+    let lines = block_lines(&out);
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines[0].starts_with(&format!(
+            "13:02:03 {G}INFO {R0} bot: wide field_name_that_is_long=0-vvv"
+        )),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn split_error_titles_keep_their_part_numbers() {
+    let mut r = rec(Level::ERROR, &"x".repeat(5000));
+    r.target = "a_very_long_target_name_that_goes_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on_and_on";
+    let out = render_errors(Class::Log, &[r], &ErrorOptions::default()).messages;
+    let titles: Vec<&str> = out
+        .iter()
+        .flat_map(|m| &m.embeds)
+        .filter_map(|e| e.title.as_deref())
+        .collect();
+    assert!(
+        titles[0].ends_with("… (1/2)") && titles[1].ends_with("… (2/2)"),
+        "{titles:?}"
+    );
+    assert!(titles.iter().all(|t| char_len(t) <= TITLE_MAX));
+}
+
+#[test]
+fn without_embeds_leaves_room_for_the_role_mention() {
+    let out = render_errors(
+        Class::Log,
+        &[rec(Level::ERROR, &"x".repeat(3000))],
+        &ErrorOptions {
+            mention_role: Some(1_111_111_111_111_111_111),
+            ..ErrorOptions::default()
+        },
+    )
+    .messages;
+    let plain: Vec<Message> = out.iter().flat_map(without_embeds).collect();
+    assert!(plain.iter().all(Message::is_valid));
+    assert!(plain[0]
+        .content
+        .starts_with("<@&1111111111111111111> **ERROR bot"));
+    let xs: usize = plain.iter().map(|m| m.content.matches('x').count()).sum();
+    assert_eq!(xs, 3000);
+}
