@@ -89,6 +89,30 @@ impl Client {
         })
     }
 
+    /// Reads a destination without posting: `GET /channels/{id}` with the bot token, or
+    /// `GET /webhooks/{id}/{token}` (no authentication).
+    pub(crate) async fn get_destination(&self, target: &Target) -> Result<Reply, reqwest::Error> {
+        let request = match target {
+            Target::Channel(id) => {
+                let mut r = self.http.get(format!("{}/channels/{id}", self.api_base));
+                if let Some(token) = &self.token {
+                    r = r.header(AUTHORIZATION, format!("Bot {token}"));
+                }
+                r
+            }
+            Target::Webhook(hook) => self.http.get(format!(
+                "{}/webhooks/{}/{}",
+                hook.api_base, hook.id, hook.token
+            )),
+        };
+        let response = request.header(USER_AGENT, USER_AGENT_VALUE).send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(parse_reply(status, &headers, body))
+    }
+
     fn message_url(&self, target: &Target) -> String {
         match target {
             Target::Channel(id) => format!("{}/channels/{id}/messages", self.api_base),

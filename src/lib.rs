@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod check;
 mod config;
 mod discord;
 mod flusher;
@@ -61,6 +62,7 @@ pub mod mock;
 
 use std::fmt;
 
+pub use check::{ChannelCheck, CheckStatus};
 pub use config::{
     ConfigError, Destination, DiscordLayerBuilder, DEFAULT_API_BASE, DEFAULT_BATCH_INTERVAL,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_BATCH_INTERVAL,

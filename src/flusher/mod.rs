@@ -44,6 +44,10 @@ const URGENT_INLINE_MESSAGES: usize = 5;
 const IDLE_POLL: Duration = Duration::from_millis(5);
 
 enum Command {
+    Check {
+        post_test: bool,
+        reply: tokio::sync::oneshot::Sender<Vec<crate::ChannelCheck>>,
+    },
     Flush {
         reply: std_mpsc::SyncSender<()>,
     },
@@ -94,6 +98,48 @@ impl fmt::Display for FlushError {
 impl std::error::Error for FlushError {}
 
 impl DiscordHandle {
+    /// Checks every configured destination and says, one row each, whether it is usable
+    /// and if not why. Reads each channel or webhook; with `post_test`, also posts one
+    /// short test message to each readable destination, since only a post proves that the
+    /// bot may post there. Works from any async runtime (the checks run on the flusher).
+    pub async fn check_channels(&self, post_test: bool) -> Vec<crate::ChannelCheck> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self
+            .commands
+            .send(Command::Check { post_test, reply })
+            .is_err()
+        {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// [`check_channels`](Self::check_channels) for code without an async runtime: blocks
+    /// at most `timeout`; `None` when it ran out (or the guard was dropped).
+    pub fn check_channels_blocking(
+        &self,
+        post_test: bool,
+        timeout: Duration,
+    ) -> Option<Vec<crate::ChannelCheck>> {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        self.commands
+            .send(Command::Check { post_test, reply })
+            .ok()?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match answer.try_recv() {
+                Ok(rows) => return Some(rows),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return None,
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                    if std::time::Instant::now() >= deadline {
+                        return None;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
     /// A snapshot of the delivery statistics.
     pub fn stats(&self) -> Stats {
         self.queues.counters.snapshot()
@@ -144,6 +190,20 @@ impl DiscordGuard {
     /// A snapshot of the delivery statistics.
     pub fn stats(&self) -> Stats {
         self.handle.stats()
+    }
+
+    /// See [`DiscordHandle::check_channels`].
+    pub async fn check_channels(&self, post_test: bool) -> Vec<crate::ChannelCheck> {
+        self.handle.check_channels(post_test).await
+    }
+
+    /// See [`DiscordHandle::check_channels_blocking`].
+    pub fn check_channels_blocking(
+        &self,
+        post_test: bool,
+        timeout: Duration,
+    ) -> Option<Vec<crate::ChannelCheck>> {
+        self.handle.check_channels_blocking(post_test, timeout)
     }
 
     /// See [`DiscordHandle::flush`].
@@ -329,6 +389,24 @@ impl Flusher {
             self.take_urgent();
             match command {
                 None => {}
+                Some(Some(Command::Check { post_test, reply })) => {
+                    let me = Rc::clone(&self);
+                    tokio::task::spawn_local(async move {
+                        let mut rows = Vec::new();
+                        for lane in &me.lanes {
+                            rows.push(
+                                crate::check::check(
+                                    &me.client,
+                                    lane.class,
+                                    lane.target(),
+                                    post_test,
+                                )
+                                .await,
+                            );
+                        }
+                        let _ = reply.send(rows);
+                    });
+                }
                 Some(Some(Command::Flush { reply })) => {
                     flush_waiters.push((reply, self.queues.counters.snapshot().events))
                 }
