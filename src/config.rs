@@ -185,7 +185,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Builds a [`DiscordLayer`] and its [`DiscordGuard`]; see [`DiscordLayer::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DiscordLayerBuilder {
     pub(crate) token: Option<String>,
     pub(crate) api_base: Option<String>,
@@ -199,6 +199,25 @@ pub struct DiscordLayerBuilder {
     pub(crate) error_mention_role: Option<u64>,
     pub(crate) max_inline_messages: Option<usize>,
     pub(crate) request_timeout: Duration,
+    pub(crate) secret_fields: Vec<String>,
+    pub(crate) label: Option<String>,
+    pub(crate) capture_panics: bool,
+}
+
+impl fmt::Debug for DiscordLayerBuilder {
+    // The token is a credential: never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordLayerBuilder")
+            .field("token", &self.token.as_ref().map(|_| crate::REDACTED))
+            .field("api_base", &self.api_base)
+            .field("routes", &self.routes)
+            .field("skipped", &self.skipped)
+            .field("intervals", &self.intervals)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for DiscordLayerBuilder {
@@ -219,6 +238,12 @@ impl Default for DiscordLayerBuilder {
             error_mention_role: None,
             max_inline_messages: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            secret_fields: crate::DEFAULT_SECRET_FIELDS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            label: None,
+            capture_panics: false,
         }
     }
 }
@@ -321,6 +346,36 @@ impl DiscordLayerBuilder {
     /// (default 15 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Field names (case-insensitive, matched as part of the name) whose values are posted
+    /// as `[redacted]`; replaces the default list [`DEFAULT_SECRET_FIELDS`](crate::DEFAULT_SECRET_FIELDS).
+    /// The bot token and webhook tokens are scrubbed from all text whatever this says.
+    pub fn secret_fields<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.secret_fields = names
+            .into_iter()
+            .map(|n| n.into().to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// A label (a shard id, a host name) shown in every message, so that several processes
+    /// posting to one channel can be told apart.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into()).filter(|l| !l.trim().is_empty());
+        self
+    }
+
+    /// Installs a panic hook that posts the panic (message, location, thread) as an ERROR,
+    /// waits up to 2 s for it to be delivered, then calls the previous hook. Works with
+    /// `panic = "abort"` too. Off by default.
+    pub fn capture_panics(mut self, capture: bool) -> Self {
+        self.capture_panics = capture;
         self
     }
 
@@ -455,12 +510,15 @@ impl DiscordLayerBuilder {
             error_mention_role: self.error_mention_role,
             max_inline_messages: self.max_inline_messages,
             request_timeout: self.request_timeout,
+            secret_fields: self.secret_fields,
+            label: self.label,
+            capture_panics: self.capture_panics,
         })
     }
 }
 
 /// A validated configuration, handed to the flusher.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) token: Option<String>,
     pub(crate) api_base: String,
@@ -473,6 +531,25 @@ pub(crate) struct Config {
     pub(crate) error_mention_role: Option<u64>,
     pub(crate) max_inline_messages: Option<usize>,
     pub(crate) request_timeout: Duration,
+    pub(crate) secret_fields: Vec<String>,
+    pub(crate) label: Option<String>,
+    pub(crate) capture_panics: bool,
+}
+
+impl Config {
+    /// The redactor for this configuration: secret field names, and every token.
+    pub(crate) fn redactor(&self) -> crate::redact::Redactor {
+        let mut secrets: Vec<String> = self.token.iter().cloned().collect();
+        for target in self.targets.iter().flatten() {
+            if let Target::Webhook(hook) = target {
+                secrets.push(hook.token.clone());
+            }
+        }
+        crate::redact::Redactor {
+            names: self.secret_fields.clone(),
+            secrets,
+        }
+    }
 }
 
 fn parse_snowflake(raw: &str) -> Option<u64> {

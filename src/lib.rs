@@ -52,8 +52,10 @@ mod config;
 mod discord;
 mod flusher;
 mod layer;
+mod panic_hook;
 mod queue;
 mod record;
+mod redact;
 pub mod render;
 mod stats;
 
@@ -71,6 +73,7 @@ pub use config::{
 pub use flusher::{DiscordGuard, DiscordHandle, FlushError};
 pub use layer::DiscordLayer;
 pub use record::Record;
+pub use redact::{DEFAULT_SECRET_FIELDS, REDACTED};
 pub use stats::{ClassStats, DropReason, RateLimited, Stats};
 
 /// The kind of an event, chosen by its target; each class has its own destination.

@@ -287,3 +287,150 @@ fn a_forbidden_destination_gets_a_handful_of_requests_and_others_carry_on() {
     let by_status: BTreeMap<u16, u64> = s.mock.status_counts();
     assert_eq!(by_status.get(&403).copied(), Some(to_log as u64));
 }
+
+#[test]
+fn a_message_that_steps_aside_for_an_error_keeps_its_nonce() {
+    let s = Setup::new();
+    s.mock
+        .fail_next(1, Fault::CommitThenFail(AfterCommit::Status500));
+    s.mock.fail_next(
+        1,
+        Fault::RateLimited {
+            scope: Scope::User,
+            retry_after: 3.0,
+            code: None,
+            remaining: None,
+        },
+    );
+    let (layer, guard) = s
+        .builder(LONG)
+        .shutdown_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let handle = guard.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || info!(seq = 1, "stored, then a 500"));
+    guard.flush(Duration::from_millis(1)).ok();
+    assert!(wait_until(Duration::from_secs(5), || handle
+        .stats()
+        .requests
+        >= 2));
+    tracing::dispatcher::with_default(&dispatch, || {
+        error!(seq = 2, "arrives while the retry waits")
+    });
+    let stats = guard.shutdown();
+    assert_eq!((stats.events, stats.delivered), (2, 2));
+    let stored: Vec<String> = s
+        .messages(Class::Log)
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|m| m.contains("stored, then a 500"))
+            .count(),
+        1,
+        "{stored:?}"
+    );
+}
+
+#[test]
+fn an_error_is_prompt_when_another_class_fills_the_shared_channel() {
+    let s = Setup::new();
+    let shared = s.channel(Class::Log);
+    let (layer, guard) = s
+        .builder(LONG)
+        .route(
+            Class::Diagnostics,
+            tracing_discord::Destination::channel(shared),
+        )
+        .queue_capacity(4000)
+        .max_inline_messages(50)
+        .shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let handle = guard.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        for seq in 0..3000u64 {
+            info!(target: "diagnostics", seq, "{}", "d".repeat(100));
+        }
+    });
+    assert!(wait_until(Duration::from_secs(10), || handle
+        .stats()
+        .messages
+        >= 4));
+    let emitted = Instant::now();
+    tracing::dispatcher::with_default(&dispatch, || error!("URGENT"));
+    let seen = || {
+        s.messages(Class::Log)
+            .iter()
+            .any(|m| m["embeds"][0]["description"] == "URGENT")
+    };
+    assert!(wait_until(Duration::from_secs(8), seen));
+    assert!(
+        emitted.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        emitted.elapsed()
+    );
+    assert_eq!(s.mock.max_in_flight(), 1);
+    drop(guard);
+}
+
+#[test]
+fn a_file_too_big_for_the_channel_is_split_not_lost() {
+    let s = Setup::new();
+    s.mock.set_upload_limit(2000);
+    let (layer, guard) = s
+        .builder(LONG)
+        .max_inline_messages(1)
+        .shutdown_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for seq in 0..300u64 {
+            info!(seq, "a line of a big batch");
+        }
+    });
+    let stats = guard.shutdown();
+    assert_eq!(
+        (stats.events, stats.delivered, stats.dropped),
+        (300, 300, 0)
+    );
+    let mut got = seqs(&s, Class::Log);
+    got.sort_unstable();
+    assert_eq!(got, (0..300).collect::<Vec<u64>>());
+}
+
+#[test]
+fn errors_waiting_behind_a_429_travel_together() {
+    let s = Setup::new();
+    s.mock.fail_next(
+        1,
+        Fault::RateLimited {
+            scope: Scope::User,
+            retry_after: 2.0,
+            code: None,
+            remaining: None,
+        },
+    );
+    let (layer, guard) = s
+        .builder(LONG)
+        .shutdown_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..150 {
+            error!(i, "e");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let stats = guard.shutdown();
+    assert_eq!(
+        (stats.events, stats.delivered, stats.dropped),
+        (150, 150, 0)
+    );
+    // At most 10 embeds a message: 15 messages at best; a few more from timing.
+    assert!(stats.messages <= 25, "{} messages", stats.messages);
+}

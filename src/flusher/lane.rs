@@ -4,7 +4,7 @@
 //!
 //! ERRORs go first, in emission order; a batch message waiting for budget steps aside when
 //! one arrives. Server errors, timeouts and network failures are retried with backoff for
-//! up to ten minutes with the same `nonce` (so a retry never posts twice on the bot route;
+//! up to four minutes (within Discord's nonce memory) with the same `nonce` (so a retry never posts twice on the bot route;
 //! webhooks have no nonce and are at-least-once). A message Discord refuses (400) is split
 //! in halves until the part at fault is alone; only that part is dropped.
 
@@ -27,7 +27,9 @@ use crate::Class;
 
 /// Retries of one message stop after this many attempts or this long, whichever first.
 const MAX_ATTEMPTS: u32 = 30;
-const MAX_RETRY_TIME: Duration = Duration::from_secs(600);
+/// Under Discord's nonce memory ("a few minutes", discord-api.md 2.5): a retry later than
+/// that could post twice.
+const MAX_RETRY_TIME: Duration = Duration::from_secs(240);
 /// When a 429 carries no usable wait, wait this long.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -36,6 +38,22 @@ pub(super) struct Outgoing {
     pub(super) message: Message,
     /// An ERROR: goes ahead of batches and may use the reserved budget.
     pub(super) urgent: bool,
+    /// The nonce of this message, fixed at its first attempt and kept when it steps aside
+    /// for an ERROR, so that no retry of it can post twice.
+    nonce: RefCell<Option<String>>,
+    /// Requests sent for it so far; a message already tried is never merged with others.
+    attempts: Cell<u32>,
+}
+
+impl Outgoing {
+    fn new(message: Message, urgent: bool) -> Self {
+        Outgoing {
+            message,
+            urgent,
+            nonce: RefCell::new(None),
+            attempts: Cell::new(0),
+        }
+    }
 }
 
 /// How Discord took a message.
@@ -131,20 +149,46 @@ impl Lane {
     }
 
     /// Adds ERROR messages after the ERRORs already waiting, ahead of batch messages.
+    /// Merges into the last waiting ERROR message when they fit together, so that ERRORs
+    /// arriving while the lane waits stay few messages.
     pub(super) fn push_urgent(&self, messages: Vec<Message>) {
-        self.insert_front(messages, true);
+        let mut rest = Vec::new();
+        {
+            let mut outbox = self.outbox.borrow_mut();
+            let at = self.urgent_queued.get();
+            for message in messages {
+                let last = at.checked_sub(1).and_then(|i| outbox.get_mut(i));
+                match last {
+                    Some(last)
+                        if rest.is_empty()
+                            && last.attempts.get() == 0
+                            && render::can_merge(&last.message, &message) =>
+                    {
+                        render::merge(&mut last.message, message);
+                    }
+                    _ => rest.push(message),
+                }
+            }
+        }
+        self.insert_front(rest, true);
         self.ready.notify_one();
         self.urgent_arrived.notify_one();
     }
 
+    /// Puts a message that stepped aside back, right after the waiting ERRORs, with its
+    /// nonce and attempts.
+    fn put_back(&self, outgoing: Outgoing) {
+        let at = self.urgent_queued.get();
+        self.outbox.borrow_mut().insert(at, outgoing);
+    }
+
     /// Adds batch messages at the end.
     pub(super) fn push_batch(&self, messages: Vec<Message>) {
-        self.outbox
-            .borrow_mut()
-            .extend(messages.into_iter().map(|message| Outgoing {
-                message,
-                urgent: false,
-            }));
+        self.outbox.borrow_mut().extend(
+            messages
+                .into_iter()
+                .map(|message| Outgoing::new(message, false)),
+        );
         self.ready.notify_one();
     }
 
@@ -155,7 +199,7 @@ impl Lane {
         let at = self.urgent_queued.get();
         let n = messages.len();
         for (i, message) in messages.into_iter().enumerate() {
-            outbox.insert(at + i, Outgoing { message, urgent });
+            outbox.insert(at + i, Outgoing::new(message, urgent));
         }
         if urgent {
             self.urgent_queued.set(at + n);
@@ -168,18 +212,32 @@ impl Lane {
         let mut outbox = self.outbox.borrow_mut();
         let n = messages.len();
         for (i, message) in messages.into_iter().enumerate() {
-            outbox.insert(i, Outgoing { message, urgent });
+            outbox.insert(i, Outgoing::new(message, urgent));
         }
         if urgent {
             self.urgent_queued.set(self.urgent_queued.get() + n);
         }
     }
 
+    /// The next message; waiting ERROR messages that fit together are merged into one
+    /// (up to 10 embeds and 6000 characters), so a burst of ERRORs takes few requests.
     fn pop(&self) -> Option<Outgoing> {
-        let next = self.outbox.borrow_mut().pop_front()?;
+        let mut outbox = self.outbox.borrow_mut();
+        let mut next = outbox.pop_front()?;
         if next.urgent {
             self.urgent_queued
                 .set(self.urgent_queued.get().saturating_sub(1));
+            while outbox.front().is_some_and(|f| {
+                f.urgent
+                    && f.attempts.get() == 0
+                    && next.attempts.get() == 0
+                    && render::can_merge(&next.message, &f.message)
+            }) {
+                let following = outbox.pop_front().expect("front exists");
+                self.urgent_queued
+                    .set(self.urgent_queued.get().saturating_sub(1));
+                render::merge(&mut next.message, following.message);
+            }
         }
         Some(next)
     }
@@ -217,7 +275,7 @@ impl Lane {
                 plain.extend(
                     render::without_embeds(&o.message)
                         .into_iter()
-                        .map(|message| Outgoing { message, urgent }),
+                        .map(|message| Outgoing::new(message, urgent)),
                 );
             }
         }
@@ -289,7 +347,7 @@ impl Flusher {
                     lane.insert_head(vec![a, b], outgoing.urgent);
                 }
                 Err(Failure::Dropped(reason)) => counters.drop_events(reason, events),
-                Err(Failure::Preempted) => lane.insert_front(vec![outgoing.message], false),
+                Err(Failure::Preempted) => lane.put_back(outgoing),
             }
             lane.busy.set(false);
             lane.in_flight_events.set(0);
@@ -332,12 +390,16 @@ impl Flusher {
 
     /// Posts one message within the rate limits.
     async fn deliver(&self, lane: &Lane, outgoing: &Outgoing) -> Result<Delivered, Failure> {
+        let nonce = outgoing
+            .nonce
+            .borrow_mut()
+            .get_or_insert_with(|| lane.next_nonce())
+            .clone();
         let message = &outgoing.message;
         if !message.is_valid() {
             // A renderer bug must not become a 400 from Discord.
             return Err(Failure::Dropped(DropReason::Rejected));
         }
-        let nonce = lane.next_nonce();
         let started = Instant::now();
         let mut attempts = 0;
         loop {
@@ -353,9 +415,21 @@ impl Flusher {
                 self.queues.counters.retries.fetch_add(1, Relaxed);
             }
             attempts += 1;
-            // One request at a time per destination, whichever class sends it.
-            let permit = lane.bucket.gate.acquire().await;
-            self.wait_for_budget(lane, outgoing.urgent).await?;
+            // One request at a time per destination, whichever class sends it. The gate is
+            // taken only once there is budget, so a batch waiting for its bucket never holds
+            // up another class's ERROR; with the gate, the budget is looked at again.
+            let permit = loop {
+                self.wait_for_budget(lane, outgoing.urgent).await?;
+                let permit = lane.bucket.gate.acquire().await;
+                if lane
+                    .bucket
+                    .not_before(outgoing.urgent || self.closing.get())
+                    .is_none()
+                {
+                    break permit;
+                }
+            };
+            outgoing.attempts.set(outgoing.attempts.get() + 1);
             self.queues.counters.requests.fetch_add(1, Relaxed);
             lane.bucket.sending();
             let sent = self

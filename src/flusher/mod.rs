@@ -276,6 +276,14 @@ pub(crate) fn start(config: Config) -> Result<(DiscordLayer, DiscordGuard), Conf
         handle.clone(),
     );
     let timeout = config.shutdown_timeout;
+    if config.capture_panics {
+        // Panics go to the Log class, or the first class that has a destination.
+        let class = [Class::Log, Class::Diagnostics, Class::Analytics]
+            .into_iter()
+            .find(|c| config.targets[c.index()].is_some())
+            .unwrap_or(Class::Log);
+        crate::panic_hook::install(Arc::clone(&queues), handle.clone(), class);
+    }
     let thread = std::thread::Builder::new()
         .name(THREAD_NAME.to_owned())
         .spawn(move || {
@@ -310,6 +318,8 @@ struct Flusher {
     announced_drops: [RefCell<Vec<(DropReason, u64)>>; 3],
     /// Rung by a lane that has posted everything it had.
     lane_idle: Notify,
+    /// Keeps secrets out of messages.
+    redactor: crate::redact::Redactor,
     /// Set when shutdown starts: nothing is reserved for ERRORs any more, and batches are
     /// sized to the time left before this deadline.
     closing: Cell<bool>,
@@ -318,6 +328,7 @@ struct Flusher {
 
 impl Flusher {
     fn new(config: Config, queues: Arc<Queues>, client: Client) -> Self {
+        let redactor = config.redactor();
         let mut buckets: Vec<Rc<pacing::Bucket>> = Vec::new();
         let lanes = Class::ALL
             .iter()
@@ -348,6 +359,7 @@ impl Flusher {
             token_invalid: Cell::new(false),
             announced_drops: Default::default(),
             lane_idle: Notify::new(),
+            redactor,
             closing: Cell::new(false),
             deadline: Cell::new(None),
         }
@@ -465,10 +477,11 @@ impl Flusher {
 
     /// ERRORs go to the front of their lane, in emission order, ahead of any batch.
     fn take_urgent(&self) {
-        let urgent = self.queues.drain_urgent();
+        let mut urgent = self.queues.drain_urgent();
         if urgent.is_empty() {
             return;
         }
+        urgent.iter_mut().for_each(|r| self.redactor.apply(r));
         for lane in &self.lanes {
             let records: Vec<_> = urgent
                 .iter()
@@ -485,6 +498,7 @@ impl Flusher {
                 continue;
             }
             let options = render::ErrorOptions {
+                label: self.config.label.clone(),
                 use_embeds: !lane.embeds_stripped(),
                 mention_role: self.config.error_mention_role,
                 max_inline_messages: if lane.attachments_refused() {
@@ -499,7 +513,8 @@ impl Flusher {
 
     fn take_batch(&self, class: Class) {
         let Some(lane) = self.lane(class) else { return };
-        let records = self.queues.drain_class(class);
+        let mut records = self.queues.drain_class(class);
+        records.iter_mut().for_each(|r| self.redactor.apply(r));
         let now_dropped = self.queues.counters.snapshot().class(class).dropped.clone();
         let mut announced = self.announced_drops[class.index()].borrow_mut();
         // Drops since the last announcement, by reason: "96 queue full, 2 rejected by Discord".
@@ -532,6 +547,7 @@ impl Flusher {
                 .join(", ")
         };
         let options = BatchOptions {
+            label: self.config.label.clone(),
             use_embeds: !lane.embeds_stripped(),
             suppress_notifications: self.config.suppress_notifications,
             dropped_since_last: (total > 0).then_some((total, why)),

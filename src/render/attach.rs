@@ -121,3 +121,53 @@ pub(crate) fn render(
     }
     messages
 }
+
+/// Splits a message with files Discord refused (too big, or rejected) into two: the files
+/// in halves, or one file's lines in halves. Events are shared out by lines.
+pub(crate) fn halve(message: &Message) -> Option<(Message, Message)> {
+    let (first, second): (Vec<Attachment>, Vec<Attachment>) = if message.attachments.len() >= 2 {
+        let half = message.attachments.len() / 2;
+        (
+            message.attachments[..half].to_vec(),
+            message.attachments[half..].to_vec(),
+        )
+    } else {
+        let file = &message.attachments[0];
+        let lines: Vec<&str> = file.text.split_inclusive('\n').collect();
+        if lines.len() < 2 {
+            return None;
+        }
+        let half = lines.len() / 2;
+        let part = |range: &[&str], n: usize| Attachment {
+            filename: file.filename.replace(".txt", &format!("-part{n}.txt")),
+            text: range.concat(),
+        };
+        (vec![part(&lines[..half], 1)], vec![part(&lines[half..], 2)])
+    };
+    let lines = |files: &[Attachment]| files.iter().map(|f| f.text.lines().count()).sum::<usize>();
+    let (a, b) = (lines(&first), lines(&second));
+    let first_events = (message.events * a).checked_div(a + b).unwrap_or(0);
+    let make =
+        |attachments: Vec<Attachment>, events: usize, content: String, mention_role| Message {
+            content,
+            attachments,
+            flags: message.flags,
+            mention_role,
+            events,
+            ..Message::default()
+        };
+    Some((
+        make(
+            first,
+            first_events,
+            message.content.clone(),
+            message.mention_role,
+        ),
+        make(
+            second,
+            message.events - first_events,
+            "(continued)".to_owned(),
+            None,
+        ),
+    ))
+}

@@ -20,7 +20,11 @@ const INLINE_MAX: usize = 40;
 
 /// Renders ERROR records as embeds, packed into messages (≤ 10 embeds, ≤ 6000 characters).
 /// `mention_role` adds an opt-in role ping to each message.
-pub(crate) fn render(records: &[&Record], mention_role: Option<u64>) -> Vec<Message> {
+pub(crate) fn render(
+    records: &[&Record],
+    mention_role: Option<u64>,
+    label: Option<&str>,
+) -> Vec<Message> {
     let mut messages: Vec<Message> = Vec::new();
     let new_message = || Message {
         content: mention_role.map(|r| format!("<@&{r}>")).unwrap_or_default(),
@@ -29,7 +33,7 @@ pub(crate) fn render(records: &[&Record], mention_role: Option<u64>) -> Vec<Mess
     };
     let mut current = new_message();
     for record in records {
-        let embeds = embeds_of(record);
+        let embeds = embeds_of(record, label);
         let last = embeds.len() - 1;
         for (i, embed) in embeds.into_iter().enumerate() {
             let len = embed.text_len();
@@ -51,15 +55,22 @@ pub(crate) fn render(records: &[&Record], mention_role: Option<u64>) -> Vec<Mess
 }
 
 /// One ERROR as one rich embed when it fits, else split whole.
-fn embeds_of(record: &Record) -> Vec<Embed> {
+fn embeds_of(record: &Record, label: Option<&str>) -> Vec<Embed> {
     let title = truncate(&format!("ERROR {}", markdown(record.target)), TITLE_MAX);
     let timestamp = Some(iso8601(record.time));
     let mut footer = String::new();
+    if let Some(label) = label {
+        footer.push_str(&truncate(label, super::pack::LABEL_MAX / 2));
+        footer.push_str(" · ");
+    }
     if let Some(file) = record.file {
         footer.push_str(file);
         if let Some(line) = record.line {
             let _ = write!(footer, ":{line}");
         }
+    }
+    if footer.ends_with(" · ") {
+        footer.truncate(footer.len() - " · ".len());
     }
     let mut description = if record.message.trim().is_empty() {
         "(no message)".to_owned()

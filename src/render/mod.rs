@@ -115,15 +115,16 @@ pub fn merge(a: &mut Message, b: Message) {
 /// Splits a message Discord refused into two, each with about half its parts, so that the
 /// part at fault can be found and dropped alone; `None` when it cannot be split.
 pub fn halve(message: &Message) -> Option<(Message, Message)> {
+    if !message.attachments.is_empty() {
+        return attach::halve(message);
+    }
     if message.parts.iter().map(|p| p.events).sum::<usize>() != message.events {
         return None;
     }
-    if message.attachments.is_empty() && message.embeds.iter().all(|e| e.title.is_none()) {
+    if message.embeds.iter().all(|e| e.title.is_none()) {
         pack::halve(message)
-    } else if message.attachments.is_empty() {
-        error::halve(message)
     } else {
-        None
+        error::halve(message)
     }
 }
 
@@ -279,6 +280,8 @@ pub struct BatchOptions {
     pub max_inline_messages: usize,
     /// Whether embeds may carry text (false where Discord strips them: no Embed Links).
     pub use_embeds: bool,
+    /// Shown above each message (a shard or host name), at most 32 characters.
+    pub label: Option<String>,
 }
 
 impl Default for BatchOptions {
@@ -288,6 +291,7 @@ impl Default for BatchOptions {
             dropped_since_last: None,
             max_inline_messages: usize::MAX,
             use_embeds: true,
+            label: None,
         }
     }
 }
@@ -330,6 +334,7 @@ pub fn render_batch(class: Class, records: &[Record], options: &BatchOptions) ->
             format!("{n} event{s} dropped since the last message ({why})")
         });
     let mut packer = pack::Packer::new(flags, options.use_embeds);
+    packer.set_label(options.label.as_deref());
     if let Some(text) = &notice {
         packer.push_line(&layout::notice_line(text), 0);
     }
@@ -341,6 +346,7 @@ pub fn render_batch(class: Class, records: &[Record], options: &BatchOptions) ->
     let mut messages = packer.finish();
     if messages.len() > options.max_inline_messages.max(1) && !shown.is_empty() {
         messages = attach::render(class, &shown, notice.as_deref(), flags);
+        label_contents(&mut messages, options.label.as_deref());
     }
     Rendered { messages, blank }
 }
@@ -355,6 +361,8 @@ pub struct ErrorOptions {
     /// Whether embeds may be used (false where Discord strips them: no Embed Links);
     /// without, an ERROR is bold text in the content.
     pub use_embeds: bool,
+    /// Shown in each ERROR's footer (a shard or host name).
+    pub label: Option<String>,
 }
 
 impl Default for ErrorOptions {
@@ -363,6 +371,7 @@ impl Default for ErrorOptions {
             mention_role: None,
             max_inline_messages: usize::MAX,
             use_embeds: true,
+            label: None,
         }
     }
 }
@@ -372,12 +381,13 @@ impl Default for ErrorOptions {
 /// summary with the full text attached. Blank ERRORs are still shown ("(no message)").
 pub fn render_errors(class: Class, records: &[Record], options: &ErrorOptions) -> Rendered {
     let refs: Vec<&Record> = records.iter().collect();
-    let mut messages = error::render(&refs, options.mention_role);
+    let mut messages = error::render(&refs, options.mention_role, options.label.as_deref());
     if !options.use_embeds {
         messages = messages.iter().flat_map(without_embeds).collect();
     }
     if messages.len() > options.max_inline_messages.max(1) {
         messages = attach::render(class, &refs, None, 0);
+        label_contents(&mut messages, options.label.as_deref());
         if let (Some(role), Some(first)) = (options.mention_role, messages.first_mut()) {
             first.content = format!("<@&{role}> {}", first.content);
             first.mention_role = Some(role);
@@ -462,6 +472,16 @@ pub fn without_attachments(message: &Message, use_embeds: bool) -> Vec<Message> 
         last.events = message.events;
     }
     out
+}
+
+/// Puts the label in front of attachment summaries.
+fn label_contents(messages: &mut [Message], label: Option<&str>) {
+    if let Some(label) = label {
+        let label = escape::markdown(&truncate(label, pack::LABEL_MAX / 2));
+        for m in messages {
+            m.content = format!("-# {label}\n{}", m.content);
+        }
+    }
 }
 
 /// Splits `text` into pieces of at most `max` code points, never inside a character.

@@ -20,7 +20,11 @@ pub const CONTINUES: &str = " ↩";
 pub const CONTINUED: &str = "↪ ";
 const MARK_LEN: usize = 2;
 /// The longest piece of a split line: with both marks it fills a fresh content block.
-const PIECE_MAX: usize = CONTENT_MAX - FENCE_LEN - 2 * MARK_LEN;
+const PIECE_MAX: usize = CONTENT_MAX - FENCE_LEN - 2 * MARK_LEN - LABEL_ROOM;
+/// The longest label (a shard or host name shown above each message's content).
+pub const LABEL_MAX: usize = 64;
+/// Room a label takes in the content: `-# ` + label + newline.
+const LABEL_ROOM: usize = LABEL_MAX + 4;
 
 /// Which block of the message is being filled.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,6 +35,8 @@ enum Slot {
 
 /// Fills messages with lines.
 pub(crate) struct Packer {
+    /// Shown above each message's content (already escaped, at most [`LABEL_MAX`]).
+    label: Option<String>,
     use_embeds: bool,
     flags: u64,
     done: Vec<Message>,
@@ -51,6 +57,7 @@ impl Packer {
     /// where the bot lacks the Embed Links permission and Discord strips embeds).
     pub(crate) fn new(flags: u64, use_embeds: bool) -> Self {
         Packer {
+            label: None,
             use_embeds,
             flags,
             done: Vec::new(),
@@ -67,6 +74,11 @@ impl Packer {
         }
     }
 
+    /// Shows `label` above each message's content.
+    pub(crate) fn set_label(&mut self, label: Option<&str>) {
+        self.label = label.map(|l| super::escape::markdown(&super::truncate(l, LABEL_MAX / 2)));
+    }
+
     /// Sets (or clears) the header repeated at the top of each new block.
     pub(crate) fn set_header(&mut self, header: Option<String>) {
         // The table layout keeps headers short (see layout::HEADER_MAX).
@@ -76,7 +88,9 @@ impl Packer {
 
     fn slot_capacity(&self) -> usize {
         match self.slot {
-            Slot::Content => CONTENT_MAX - FENCE_LEN,
+            Slot::Content => {
+                CONTENT_MAX - FENCE_LEN - self.label.as_ref().map_or(0, |_| LABEL_ROOM)
+            }
             Slot::Embed => DESCRIPTION_MAX
                 .min(EMBED_TOTAL_MAX.saturating_sub(self.embed_total))
                 .saturating_sub(FENCE_LEN),
@@ -86,7 +100,7 @@ impl Packer {
     /// Adds one line that stands for `events` events (counted where its last piece lands).
     pub(crate) fn push_line(&mut self, line: &str, events: usize) {
         let len = char_len(line);
-        if len <= CONTENT_MAX - FENCE_LEN - self.header_len() {
+        if len <= PIECE_MAX + 2 * MARK_LEN - self.header_len() {
             self.push_unit(line, len, events, true);
             return;
         }
@@ -176,7 +190,12 @@ impl Packer {
         }
         let block = format!("{FENCE_OPEN}{}{FENCE_CLOSE}", self.body);
         match self.slot {
-            Slot::Content => self.current.content = block,
+            Slot::Content => {
+                self.current.content = match &self.label {
+                    Some(label) => format!("-# {label}\n{block}"),
+                    None => block,
+                }
+            }
             Slot::Embed => {
                 self.embed_total += self.body_len + FENCE_LEN;
                 self.current.embeds.push(Embed {

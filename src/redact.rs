@@ -1,0 +1,110 @@
+//! Secrets never reach Discord: fields whose names look like credentials are shown as
+//! `[redacted]`, and the bot token is scrubbed from any text it appears in. Runs on the
+//! flusher thread, before rendering (never on the application's hot path).
+
+use std::sync::Arc;
+
+use crate::record::Record;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// Field names (matched case-insensitively, as a part of the name) whose values are
+/// redacted unless configured otherwise.
+pub const DEFAULT_SECRET_FIELDS: &[&str] = &[
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "authorization",
+    "api_key",
+    "apikey",
+];
+
+/// Redacts secrets in records.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Redactor {
+    /// Lower-case parts of field names that mark a secret.
+    pub(crate) names: Vec<String>,
+    /// Exact secrets to scrub from any text (the bot token, webhook tokens).
+    pub(crate) secrets: Vec<String>,
+}
+
+impl Redactor {
+    fn scrub(&self, text: &str) -> Option<String> {
+        let mut out: Option<String> = None;
+        for s in self.secrets.iter().filter(|s| s.len() >= 8) {
+            let current = out.as_deref().unwrap_or(text);
+            if current.contains(s.as_str()) {
+                out = Some(current.replace(s.as_str(), REDACTED));
+            }
+        }
+        out
+    }
+
+    fn is_secret_name(&self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        self.names.iter().any(|n| name.contains(n.as_str()))
+    }
+
+    /// Redacts one record in place.
+    pub(crate) fn apply(&self, record: &mut Record) {
+        if let Some(clean) = self.scrub(&record.message) {
+            record.message = clean;
+        }
+        for (name, value) in &mut record.fields {
+            if self.is_secret_name(name) {
+                *value = REDACTED.to_owned();
+            } else if let Some(clean) = self.scrub(value) {
+                *value = clean;
+            }
+        }
+        for span in &mut record.spans {
+            if let Some(clean) = self.scrub(span) {
+                *span = Arc::from(clean);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Class;
+    use tracing_core::Level;
+
+    #[test]
+    fn secret_fields_and_the_token_are_redacted() {
+        let r = Redactor {
+            names: DEFAULT_SECRET_FIELDS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            secrets: vec!["MTIz.very-secret-token".into()],
+        };
+        let mut rec = Record::new(
+            Class::Log,
+            Level::INFO,
+            "t",
+            "using MTIz.very-secret-token now",
+        );
+        rec.fields = vec![
+            ("db_password", "hunter2".into()),
+            ("user", "x MTIz.very-secret-token y".into()),
+            ("n", "1".into()),
+        ];
+        rec.spans
+            .push("login{Authorization=MTIz.very-secret-token}".into());
+        r.apply(&mut rec);
+        assert_eq!(rec.message, "using [redacted] now");
+        assert_eq!(
+            rec.fields,
+            [
+                ("db_password", "[redacted]".to_owned()),
+                ("user", "x [redacted] y".to_owned()),
+                ("n", "1".to_owned())
+            ]
+        );
+        assert_eq!(&*rec.spans[0], "login{Authorization=[redacted]}");
+    }
+}
