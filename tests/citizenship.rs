@@ -434,3 +434,29 @@ fn errors_waiting_behind_a_429_travel_together() {
     // At most 10 embeds a message: 15 messages at best; a few more from timing.
     assert!(stats.messages <= 25, "{} messages", stats.messages);
 }
+
+#[test]
+fn a_steady_stream_of_errors_does_not_starve_batches() {
+    let s = Setup::new();
+    let (layer, guard) = s
+        .builder(Duration::from_secs(1))
+        .queue_capacity(2000)
+        .shutdown_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for tick in 0..400u64 {
+            info!(seq = tick, "request served");
+            if tick % 20 == 0 {
+                error!(seq = 1000 + tick, "upstream failed");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let stats = guard.shutdown();
+    assert_eq!(
+        (stats.events, stats.delivered, stats.dropped),
+        (420, 420, 0)
+    );
+    assert_eq!(stats.rate_limited, 0);
+}

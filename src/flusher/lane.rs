@@ -92,6 +92,8 @@ pub(super) struct Lane {
     busy: Cell<bool>,
     /// Events of the message being posted.
     in_flight_events: Cell<usize>,
+    /// Whether the message being posted is an ERROR message.
+    in_flight_urgent: Cell<bool>,
     /// Rung when messages are added.
     ready: Notify,
     /// Rung when ERRORs are added.
@@ -117,6 +119,7 @@ impl Lane {
             urgent_queued: Cell::new(0),
             busy: Cell::new(false),
             in_flight_events: Cell::new(0),
+            in_flight_urgent: Cell::new(false),
             ready: Notify::new(),
             urgent_arrived: Notify::new(),
             dead: RefCell::new(None),
@@ -142,6 +145,13 @@ impl Lane {
     /// Nothing waiting and nothing being posted.
     pub(super) fn idle(&self) -> bool {
         !self.busy.get() && self.outbox.borrow().is_empty()
+    }
+
+    /// No batch message waiting or being posted (ERRORs may be): the next batch may be
+    /// drained. ERRORs arriving steadily must not starve batches.
+    pub(super) fn ready_for_batch(&self) -> bool {
+        let posting_batch = self.busy.get() && !self.in_flight_urgent.get();
+        !posting_batch && self.outbox.borrow().iter().all(|o| o.urgent)
     }
 
     pub(super) fn queued_messages(&self) -> usize {
@@ -322,6 +332,7 @@ impl Flusher {
                 continue;
             };
             lane.busy.set(true);
+            lane.in_flight_urgent.set(outgoing.urgent);
             lane.in_flight_events.set(outgoing.message.events);
             let outcome = self.deliver(&lane, &outgoing).await;
             let counters = self.queues.counters.class(lane.class);
@@ -351,6 +362,10 @@ impl Flusher {
             }
             lane.busy.set(false);
             lane.in_flight_events.set(0);
+            // The last batch message is out while ERRORs still wait: the next batch may go.
+            if lane.ready_for_batch() && !lane.idle() {
+                self.lane_idle.notify_one();
+            }
         }
     }
 

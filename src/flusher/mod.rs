@@ -388,7 +388,7 @@ impl Flusher {
                 .lanes
                 .iter()
                 .zip(&due)
-                .filter(|(lane, _)| lane.idle())
+                .filter(|(lane, _)| lane.ready_for_batch())
                 .map(|(_, due)| *due)
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -442,7 +442,7 @@ impl Flusher {
                 let wanted = !flush_waiters.is_empty()
                     || now >= *due
                     || self.queues.over_high_water(lane.class);
-                if lane.idle() && wanted {
+                if lane.ready_for_batch() && wanted {
                     self.take_batch(lane.class);
                     *due = now + self.interval(lane.class);
                 }
