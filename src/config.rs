@@ -171,11 +171,16 @@ impl fmt::Display for ConfigError {
                 write!(f, "{name} = {value} is not allowed (it must be greater than zero and at most a week for batch_interval, a day for shutdown_timeout)")
             }
             ConfigError::InvalidEnv { var, value } => {
-                if *var == "DISCORD_BATCH_SECS" {
-                    write!(f, "environment variable {var}={value:?} is not a positive number of seconds (e.g. 120)")
-                } else {
-                    write!(f, "environment variable {var}={value:?} could not be parsed")
-                }
+                let expected = match *var {
+                    v if v.ends_with("_SECS") => "a positive number of seconds (e.g. 120)",
+                    "DISCORD_QUEUE_CAPACITY" | "DISCORD_MAX_INLINE_MESSAGES" => "a whole number",
+                    "DISCORD_ERROR_ROLE" => "a numeric role id",
+                    "DISCORD_SUPPRESS_NOTIFICATIONS" | "DISCORD_CAPTURE_PANICS" => "true or false",
+                    "DISCORD_SKIP" => "class names separated by commas (analytics, diagnostics, log)",
+                    "DISCORD_CLASSIFY" => "prefix=class pairs separated by commas (e.g. metrics=diagnostics)",
+                    _ => "a valid value",
+                };
+                write!(f, "environment variable {var}={value:?} is not {expected}")
             }
             ConfigError::Spawn(e) => write!(f, "could not start the flusher thread: {e}"),
         }
@@ -202,6 +207,7 @@ pub struct DiscordLayerBuilder {
     pub(crate) secret_fields: Vec<String>,
     pub(crate) label: Option<String>,
     pub(crate) capture_panics: bool,
+    pub(crate) self_report: Option<Duration>,
 }
 
 impl fmt::Debug for DiscordLayerBuilder {
@@ -244,6 +250,7 @@ impl Default for DiscordLayerBuilder {
                 .collect(),
             label: None,
             capture_panics: false,
+            self_report: None,
         }
     }
 }
@@ -379,6 +386,13 @@ impl DiscordLayerBuilder {
         self
     }
 
+    /// Posts the crate's own statistics (events, delivered, dropped, requests, retries,
+    /// 429s, queue peak) to the diagnostics channel every `interval`. Off by default.
+    pub fn self_report(mut self, interval: Duration) -> Self {
+        self.self_report = Some(interval);
+        self
+    }
+
     /// Reads the variables of DESIGN section 3 on top of this builder: `DISCORD_TOKEN`,
     /// `DISCORD_API_BASE`, `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`,
     /// `DISCORD_BATCH_SECS`. Unset or empty variables leave the builder as it was.
@@ -397,18 +411,58 @@ impl DiscordLayerBuilder {
                 self = self.route(class, Destination::channel(id.trim()));
             }
         }
-        if let Some(secs) = var("DISCORD_BATCH_SECS") {
-            let parsed: f64 = secs.trim().parse().map_err(|_| ConfigError::InvalidEnv {
-                var: "DISCORD_BATCH_SECS",
-                value: secs.clone(),
+        if let Some(v) = var("DISCORD_BATCH_SECS") {
+            self = self.batch_interval(env_secs("DISCORD_BATCH_SECS", &v)?);
+        }
+        if let Some(v) = var("DISCORD_QUEUE_CAPACITY") {
+            self = self.queue_capacity(env_parse("DISCORD_QUEUE_CAPACITY", &v)?);
+        }
+        if let Some(v) = var("DISCORD_SHUTDOWN_TIMEOUT_SECS") {
+            self = self.shutdown_timeout(env_secs("DISCORD_SHUTDOWN_TIMEOUT_SECS", &v)?);
+        }
+        if let Some(v) = var("DISCORD_REQUEST_TIMEOUT_SECS") {
+            self = self.request_timeout(env_secs("DISCORD_REQUEST_TIMEOUT_SECS", &v)?);
+        }
+        if let Some(v) = var("DISCORD_MAX_INLINE_MESSAGES") {
+            self = self.max_inline_messages(env_parse("DISCORD_MAX_INLINE_MESSAGES", &v)?);
+        }
+        if let Some(v) = var("DISCORD_ERROR_ROLE") {
+            let role = parse_snowflake(&v).ok_or(ConfigError::InvalidEnv {
+                var: "DISCORD_ERROR_ROLE",
+                value: v,
             })?;
-            if !(parsed.is_finite() && parsed > 0.0 && parsed < 1e9) {
-                return Err(ConfigError::InvalidEnv {
-                    var: "DISCORD_BATCH_SECS",
-                    value: secs,
-                });
+            self = self.error_mention_role(role);
+        }
+        if let Some(v) = var("DISCORD_LABEL") {
+            self = self.label(v);
+        }
+        if let Some(v) = var("DISCORD_SUPPRESS_NOTIFICATIONS") {
+            self = self.suppress_notifications(env_bool("DISCORD_SUPPRESS_NOTIFICATIONS", &v)?);
+        }
+        if let Some(v) = var("DISCORD_CAPTURE_PANICS") {
+            self = self.capture_panics(env_bool("DISCORD_CAPTURE_PANICS", &v)?);
+        }
+        if let Some(v) = var("DISCORD_SELF_REPORT_SECS") {
+            self = self.self_report(env_secs("DISCORD_SELF_REPORT_SECS", &v)?);
+        }
+        if let Some(v) = var("DISCORD_SECRET_FIELDS") {
+            self = self.secret_fields(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        }
+        if let Some(v) = var("DISCORD_SKIP") {
+            for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let class = env_class("DISCORD_SKIP", &v, name)?;
+                self = self.skip(class);
             }
-            self = self.batch_interval(Duration::from_secs_f64(parsed));
+        }
+        if let Some(v) = var("DISCORD_CLASSIFY") {
+            for rule in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let (prefix, class) = rule.split_once('=').ok_or(ConfigError::InvalidEnv {
+                    var: "DISCORD_CLASSIFY",
+                    value: v.clone(),
+                })?;
+                let class = env_class("DISCORD_CLASSIFY", &v, class.trim())?;
+                self = self.classify(prefix.trim(), class);
+            }
         }
         Ok(self)
     }
@@ -513,6 +567,7 @@ impl DiscordLayerBuilder {
             secret_fields: self.secret_fields,
             label: self.label,
             capture_panics: self.capture_panics,
+            self_report: self.self_report.filter(|d| !d.is_zero()),
         })
     }
 }
@@ -534,6 +589,7 @@ pub(crate) struct Config {
     pub(crate) secret_fields: Vec<String>,
     pub(crate) label: Option<String>,
     pub(crate) capture_panics: bool,
+    pub(crate) self_report: Option<Duration>,
 }
 
 impl Config {
@@ -550,6 +606,47 @@ impl Config {
             secrets,
         }
     }
+}
+
+/// A number of seconds (fractions allowed) from an environment variable.
+fn env_secs(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::InvalidEnv {
+        var,
+        value: value.to_owned(),
+    };
+    let secs: f64 = value.trim().parse().map_err(|_| bad())?;
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn env_parse<T: std::str::FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::InvalidEnv {
+        var,
+        value: value.to_owned(),
+    })
+}
+
+fn env_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::InvalidEnv {
+            var,
+            value: value.to_owned(),
+        }),
+    }
+}
+
+fn env_class(var: &'static str, value: &str, name: &str) -> Result<Class, ConfigError> {
+    Class::ALL
+        .into_iter()
+        .find(|c| c.name().eq_ignore_ascii_case(name))
+        .ok_or(ConfigError::InvalidEnv {
+            var,
+            value: value.to_owned(),
+        })
 }
 
 fn parse_snowflake(raw: &str) -> Option<u64> {

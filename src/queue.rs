@@ -64,12 +64,25 @@ impl Queues {
         let queue = &self.classes[class.index()];
         match queue.push(record) {
             Ok(()) => {
-                if queue.len() >= self.high_water {
+                let depth = queue.len();
+                counters
+                    .queue_peak
+                    .fetch_max(depth as u64, Ordering::Relaxed);
+                if depth >= self.high_water {
                     self.wake.wake();
                 }
             }
             Err(_dropped) => counters.drop_events(DropReason::QueueFull, 1),
         }
+    }
+
+    /// The statistics, with the queues' depth now.
+    pub(crate) fn stats(&self) -> crate::Stats {
+        let mut stats = self.counters.snapshot();
+        for c in &mut stats.per_class {
+            c.queue_depth = self.class_len(c.class) as u64;
+        }
+        stats
     }
 
     /// Counts an event that was seen but could not be captured.

@@ -74,10 +74,24 @@ pub(crate) struct ClassCounters {
     pub(crate) events: AtomicU64,
     pub(crate) delivered: AtomicU64,
     pub(crate) messages: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+    /// The deepest the class queue has been.
+    pub(crate) queue_peak: AtomicU64,
+    /// The last error Discord (or the network) gave for this class; written by the flusher.
+    pub(crate) last_error: std::sync::Mutex<Option<String>>,
     dropped: [AtomicU64; DropReason::ALL.len()],
 }
 
 impl ClassCounters {
+    pub(crate) fn set_last_error(&self, error: String) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(error);
+        }
+    }
+
     pub(crate) fn drop_events(&self, reason: DropReason, n: u64) {
         self.dropped[reason.index()].fetch_add(n, Relaxed);
     }
@@ -107,6 +121,13 @@ impl Counters {
                 events: c.events.load(Relaxed),
                 delivered: c.delivered.load(Relaxed),
                 messages: c.messages.load(Relaxed),
+                requests: c.requests.load(Relaxed),
+                retries: c.retries.load(Relaxed),
+                rate_limited: c.rate_limited.load(Relaxed),
+                bytes_sent: c.bytes_sent.load(Relaxed),
+                queue_depth: 0,
+                queue_peak: c.queue_peak.load(Relaxed),
+                last_error: c.last_error.lock().ok().and_then(|l| l.clone()),
                 dropped: DropReason::ALL
                     .iter()
                     .map(|r| (*r, c.dropped[r.index()].load(Relaxed)))
@@ -210,6 +231,20 @@ pub struct ClassStats {
     pub delivered: u64,
     /// Messages Discord accepted.
     pub messages: u64,
+    /// HTTP requests sent for this class.
+    pub requests: u64,
+    /// Requests sent again after a server error, a timeout or a network failure.
+    pub retries: u64,
+    /// 429 answers received for this class.
+    pub rate_limited: u64,
+    /// Bytes of request bodies sent (JSON and files).
+    pub bytes_sent: u64,
+    /// Events waiting in the class queue now.
+    pub queue_depth: u64,
+    /// The most events the class queue has held.
+    pub queue_peak: u64,
+    /// The last error Discord or the network gave, if any.
+    pub last_error: Option<String>,
     /// Dropped events by reason; reasons with no drops are left out.
     pub dropped: Vec<(DropReason, u64)>,
 }

@@ -129,3 +129,40 @@ async fn the_async_check_works_inside_a_runtime() {
     let rows = guard.check_channels(false).await;
     assert_eq!(rows.iter().filter(|r| r.status.is_ok()).count(), 3);
 }
+
+#[test]
+fn rate_limits_and_network_errors_are_told_apart() {
+    let s = Setup::new();
+    s.mock.fail_next(
+        1,
+        tracing_discord::mock::Fault::RateLimited {
+            scope: tracing_discord::mock::Scope::User,
+            retry_after: 1.0,
+            code: None,
+            remaining: None,
+        },
+    );
+    let statuses: Vec<String> = rows(&s, s.builder(Duration::from_secs(120)), false)
+        .iter()
+        .map(|r| r[42..].to_owned())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "rate limited (429): try again in a moment",
+            "ok (diagnostics)",
+            "ok (log)"
+        ]
+    );
+
+    let unreachable = s
+        .builder(Duration::from_secs(120))
+        .api_base("http://127.0.0.1:9/api/v10");
+    for row in rows(&s, unreachable, false) {
+        assert!(
+            row[42..].starts_with("network error: error sending request"),
+            "{row}"
+        );
+        assert!(row.ends_with("Connection refused (os error 111)"), "{row}");
+    }
+}

@@ -15,6 +15,9 @@ fn from_env_reads_the_documented_variables() {
         "DISCORD_DIAGNOSTICS_WEBHOOK",
         "DISCORD_LOG_WEBHOOK",
         "DISCORD_BATCH_SECS",
+        "DISCORD_SKIP",
+        "DISCORD_CAPTURE_PANICS",
+        "DISCORD_QUEUE_CAPACITY",
     ] {
         std::env::remove_var(v);
     }
@@ -56,5 +59,34 @@ fn from_env_reads_the_documented_variables() {
             class: tracing_discord::Class::Analytics,
             value: "analytics".into()
         }
+    );
+
+    std::env::set_var("DISCORD_ANALYTICS_CHANNEL", "111");
+    std::env::set_var("DISCORD_CAPTURE_PANICS", "maybe");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable DISCORD_CAPTURE_PANICS=\"maybe\" is not true or false"
+    );
+    std::env::remove_var("DISCORD_CAPTURE_PANICS");
+
+    std::env::set_var("DISCORD_QUEUE_CAPACITY", "lots");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable DISCORD_QUEUE_CAPACITY=\"lots\" is not a whole number"
+    );
+    std::env::set_var("DISCORD_QUEUE_CAPACITY", "4096");
+
+    // A class can be skipped from the environment too.
+    std::env::remove_var("DISCORD_ANALYTICS_CHANNEL");
+    std::env::set_var("DISCORD_SKIP", "analytics");
+    let (_layer, guard) = DiscordLayer::from_env().unwrap();
+    drop(guard);
+    std::env::set_var("DISCORD_SKIP", "metrics");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable DISCORD_SKIP=\"metrics\" is not class names separated by commas (analytics, diagnostics, log)"
     );
 }

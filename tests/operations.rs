@@ -130,3 +130,29 @@ fn statistics_agree_with_what_the_emulator_recorded() {
     assert_eq!(stats.class(Class::Log).dropped_for(DropReason::Blank), 1);
     assert_eq!((stats.events, stats.delivered + stats.dropped), (63, 63));
 }
+
+#[test]
+fn the_self_report_posts_statistics_to_diagnostics() {
+    let s = Setup::new();
+    let (layer, guard) = s
+        .builder(Duration::from_millis(200))
+        .self_report(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        info!("one event")
+    });
+    assert!(common::wait_until(Duration::from_secs(5), || {
+        s.lines(Class::Diagnostics)
+            .iter()
+            .any(|l| l.starts_with("INFO  tracing_discord: delivery statistics events="))
+    }));
+    let stats = guard.shutdown();
+    let report = stats.class(Class::Diagnostics);
+    assert!(report.delivered >= 1);
+    assert_eq!(stats.class(Class::Log).delivered, 1);
+    assert_eq!(stats.class(Class::Log).queue_peak, 1);
+    assert_eq!(stats.class(Class::Log).requests, 1);
+    assert!(stats.class(Class::Log).bytes_sent > 100);
+    assert_eq!(stats.class(Class::Log).last_error, None);
+}

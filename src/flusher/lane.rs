@@ -426,8 +426,10 @@ impl Flusher {
             if attempts >= MAX_ATTEMPTS || (attempts > 0 && started.elapsed() >= MAX_RETRY_TIME) {
                 return Err(Failure::Dropped(DropReason::RetriesExhausted));
             }
+            let class_counters = self.queues.counters.class(lane.class);
             if attempts > 0 {
                 self.queues.counters.retries.fetch_add(1, Relaxed);
+                class_counters.retries.fetch_add(1, Relaxed);
             }
             attempts += 1;
             // One request at a time per destination, whichever class sends it. The gate is
@@ -446,6 +448,10 @@ impl Flusher {
             };
             outgoing.attempts.set(outgoing.attempts.get() + 1);
             self.queues.counters.requests.fetch_add(1, Relaxed);
+            class_counters.requests.fetch_add(1, Relaxed);
+            class_counters
+                .bytes_sent
+                .fetch_add(message.body_bytes() as u64, Relaxed);
             lane.bucket.sending();
             let sent = self
                 .client
@@ -454,12 +460,16 @@ impl Flusher {
             drop(permit);
             let reply = match sent {
                 Ok(reply) => reply,
-                Err(_network) => {
+                Err(network) => {
+                    class_counters.set_last_error(format!("network: {}", network.without_url()));
                     sleep(backoff(attempts)).await;
                     continue;
                 }
             };
             lane.bucket.learn(&reply);
+            if !(200..300).contains(&reply.status) {
+                class_counters.set_last_error(reply.error_text());
+            }
             match reply.status {
                 200..=299 => return Ok(self.check_embeds(lane, message, &reply)),
                 429 => self.rate_limited(lane, &reply),
@@ -525,6 +535,10 @@ impl Flusher {
     fn rate_limited(&self, lane: &Lane, reply: &Reply) {
         let counters = &self.queues.counters;
         counters.rate_limited.fetch_add(1, Relaxed);
+        counters
+            .class(lane.class)
+            .rate_limited
+            .fetch_add(1, Relaxed);
         let scope = reply.scope.unwrap_or(Scope::User);
         let index = match scope {
             Scope::User => 0,

@@ -142,7 +142,7 @@ impl DiscordHandle {
 
     /// A snapshot of the delivery statistics.
     pub fn stats(&self) -> Stats {
-        self.queues.counters.snapshot()
+        self.queues.stats()
     }
 
     /// Posts everything queued so far and waits (blocking this thread, at most `timeout`)
@@ -381,6 +381,7 @@ impl Flusher {
             .collect();
         // Each flush waits until as many events as existed when it was asked are settled.
         let mut flush_waiters: Vec<(std_mpsc::SyncSender<()>, u64)> = Vec::new();
+        let mut next_report = self.config.self_report.map(|every| start + every);
         loop {
             // Only idle lanes have a deadline: a busy lane is looked at again when it goes
             // idle (`lane_idle`), so a due batch never spins the loop.
@@ -392,12 +393,19 @@ impl Flusher {
                 .map(|(_, due)| *due)
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let next = next_report.map_or(next, |r| r.min(next));
             let command = tokio::select! {
                 _ = sleep_until(next) => None,
                 _ = self.queues.woken() => None,
                 _ = self.lane_idle.notified() => None,
                 c = commands.recv() => Some(c),
             };
+            if let (Some(due), Some(every)) = (next_report, self.config.self_report) {
+                if Instant::now() >= due {
+                    self.report_self();
+                    next_report = Some(Instant::now() + every);
+                }
+            }
             self.take_urgent();
             match command {
                 None => {}
@@ -420,7 +428,7 @@ impl Flusher {
                     });
                 }
                 Some(Some(Command::Flush { reply })) => {
-                    flush_waiters.push((reply, self.queues.counters.snapshot().events))
+                    flush_waiters.push((reply, self.queues.stats().events))
                 }
                 Some(Some(Command::Shutdown { deadline, reply })) => {
                     self.shutdown(deadline.into()).await;
@@ -448,7 +456,7 @@ impl Flusher {
                 }
             }
             if !flush_waiters.is_empty() {
-                let stats = self.queues.counters.snapshot();
+                let stats = self.queues.stats();
                 let settled = stats.delivered + stats.dropped;
                 let idle = self.all_idle();
                 flush_waiters.retain(|(reply, target)| {
@@ -460,6 +468,38 @@ impl Flusher {
                 });
             }
         }
+    }
+
+    /// Queues the crate's own statistics as a diagnostics event.
+    fn report_self(&self) {
+        let class = [Class::Diagnostics, Class::Log, Class::Analytics]
+            .into_iter()
+            .find(|c| self.lane(*c).is_some())
+            .unwrap_or(Class::Diagnostics);
+        let stats = self.queues.stats();
+        let peak = stats
+            .per_class
+            .iter()
+            .map(|c| c.queue_peak)
+            .max()
+            .unwrap_or(0);
+        let mut record = crate::Record::new(
+            class,
+            tracing_core::Level::INFO,
+            "tracing_discord",
+            "delivery statistics",
+        );
+        record.fields = vec![
+            ("events", stats.events.to_string()),
+            ("delivered", stats.delivered.to_string()),
+            ("dropped", stats.dropped.to_string()),
+            ("messages", stats.messages.to_string()),
+            ("requests", stats.requests.to_string()),
+            ("retries", stats.retries.to_string()),
+            ("rate_limited", stats.rate_limited.to_string()),
+            ("queue_peak", peak.to_string()),
+        ];
+        self.queues.push(record);
     }
 
     fn interval(&self, class: Class) -> Duration {
@@ -515,7 +555,7 @@ impl Flusher {
         let Some(lane) = self.lane(class) else { return };
         let mut records = self.queues.drain_class(class);
         records.iter_mut().for_each(|r| self.redactor.apply(r));
-        let now_dropped = self.queues.counters.snapshot().class(class).dropped.clone();
+        let now_dropped = self.queues.stats().class(class).dropped.clone();
         let mut announced = self.announced_drops[class.index()].borrow_mut();
         // Drops since the last announcement, by reason: "96 queue full, 2 rejected by Discord".
         // Blank events are counted but not announced: there was nothing to show.

@@ -199,6 +199,12 @@ impl Embed {
 }
 
 impl Message {
+    /// Bytes of the request body: the JSON, plus the files.
+    pub fn body_bytes(&self) -> usize {
+        self.to_json().to_string().len()
+            + self.attachments.iter().map(|a| a.text.len()).sum::<usize>()
+    }
+
     /// Characters of embed text in this message (the 6000 total).
     pub fn embed_text_len(&self) -> usize {
         self.embeds.iter().map(Embed::text_len).sum()
