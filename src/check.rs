@@ -198,3 +198,52 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reply(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            remaining: None,
+            reset_after: None,
+            retry_after: None,
+            scope: None,
+            body,
+        }
+    }
+
+    #[test]
+    fn a_forum_channel_needs_a_thread() {
+        let forum = reply(
+            200,
+            json!({"id": "1", "type": 15, "guild_id": "2", "name": "help", "position": 3}),
+        );
+        assert_eq!(
+            status_of(&forum),
+            CheckStatus::NotATextChannel { channel_type: 15 }
+        );
+        assert_eq!(
+            status_of(&forum).to_string(),
+            "not a text channel (type 15): forum, media, voice and category channels need a thread; use a thread's id"
+        );
+        // A webhook object has a type too (1, incoming) but no position: it is fine.
+        let hook = reply(
+            200,
+            json!({"id": "1", "type": 1, "channel_id": "2", "name": "logs"}),
+        );
+        assert_eq!(
+            status_of(&hook),
+            CheckStatus::Ok {
+                name: "logs".into()
+            }
+        );
+        let text = reply(
+            200,
+            json!({"id": "1", "type": 0, "guild_id": "2", "name": "log", "position": 0}),
+        );
+        assert_eq!(status_of(&text), CheckStatus::Ok { name: "log".into() });
+    }
+}
