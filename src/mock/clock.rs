@@ -35,33 +35,11 @@ impl Snowflakes {
     }
 }
 
-/// Formats a time the way Discord writes message timestamps: `2024-05-01T12:00:00.123000+00:00`.
+/// Formats a time the way Discord writes message timestamps: `2024-05-01T12:00:00.123000+00:00`
+/// (the renderer's UTC formatting, with Discord's microseconds and offset).
 pub(crate) fn iso8601(time: SystemTime) -> String {
-    let millis = unix_millis(time);
-    let secs = millis / 1000;
-    let (year, month, day) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
-    let rem = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}000+00:00",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        millis % 1000
-    )
-}
-
-/// Converts days since 1970-01-01 to (year, month, day); Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let utc = crate::render::iso8601(time);
+    format!("{}000+00:00", utc.trim_end_matches('Z'))
 }
 
 /// Whether `text` is an ISO 8601 date or date-time, as embed `timestamp` requires:
