@@ -15,7 +15,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 fn main() -> ExitCode {
-    let post_test = std::env::args().skip(1).any(|a| a == "--post");
+    let mut post_test = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--post" => post_test = true,
+            _ => {
+                eprintln!("usage: check_channels [--post]   (--post also posts a short test message to each destination)");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let (builder, _emulator) = match common::builder(Duration::from_secs(120)) {
         Ok(b) => b,
         Err(e) => {

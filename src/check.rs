@@ -12,7 +12,7 @@ use crate::discord::{Client, Reply};
 use crate::render::Message;
 use crate::Class;
 
-/// Channel types that cannot hold messages directly (discord-api.md, emulator rule 9.7).
+/// Channel types that cannot hold messages directly (Discord's API documentation).
 const GUILD_CATEGORY: i64 = 4;
 const GUILD_VOICE: i64 = 2;
 const GUILD_FORUM: i64 = 15;
@@ -89,6 +89,8 @@ pub struct ChannelCheck {
     pub destination: String,
     /// What the check found.
     pub status: CheckStatus,
+    /// Whether a test message was posted there (with `post_test`, when it was readable).
+    pub test_posted: bool,
 }
 
 impl fmt::Display for ChannelCheck {
@@ -99,7 +101,11 @@ impl fmt::Display for ChannelCheck {
             self.class.name(),
             self.destination,
             self.status
-        )
+        )?;
+        if self.test_posted {
+            f.write_str(", test message posted")?;
+        }
+        Ok(())
     }
 }
 
@@ -157,6 +163,7 @@ pub(crate) async fn check(
         Err(e) => CheckStatus::Network(error_chain(&e.without_url())),
         Ok(reply) => status_of(&reply),
     };
+    let mut test_posted = false;
     let status = match status {
         CheckStatus::Ok { name } if post_test => {
             let message = Message {
@@ -171,7 +178,10 @@ pub(crate) async fn check(
                 .await
             {
                 Err(e) => CheckStatus::Network(error_chain(&e.without_url())),
-                Ok(reply) if (200..300).contains(&reply.status) => CheckStatus::Ok { name },
+                Ok(reply) if (200..300).contains(&reply.status) => {
+                    test_posted = true;
+                    CheckStatus::Ok { name }
+                }
                 Ok(reply) => status_of(&reply),
             }
         }
@@ -181,6 +191,7 @@ pub(crate) async fn check(
         class,
         destination,
         status,
+        test_posted,
     }
 }
 

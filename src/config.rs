@@ -95,6 +95,8 @@ impl fmt::Debug for WebhookTarget {
 pub enum ConfigError {
     /// The bot token was empty or only whitespace.
     EmptyToken,
+    /// The bot token contains whitespace or control characters.
+    MalformedToken,
     /// A channel destination was configured but no bot token was given.
     MissingToken {
         /// The class routed to a channel.
@@ -146,6 +148,9 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::EmptyToken => f.write_str("the Discord bot token is empty"),
+            ConfigError::MalformedToken => f.write_str(
+                "the Discord bot token contains spaces or control characters (paste it without the \"Bot \" prefix or surrounding quotes)",
+            ),
             ConfigError::MissingToken { class } => write!(
                 f,
                 "class {class} is routed to a channel, which needs a bot token; set one with .bot_token(..) or DISCORD_TOKEN, or route it to a webhook"
@@ -168,7 +173,13 @@ impl fmt::Display for ConfigError {
                 write!(f, "API base {value:?} is not an absolute http(s) URL")
             }
             ConfigError::InvalidSetting { name, value } => {
-                write!(f, "{name} = {value} is not allowed (it must be greater than zero and at most a week for batch_interval, a day for shutdown_timeout)")
+                let limit = match *name {
+                    "batch_interval" => "more than zero and at most a week",
+                    "shutdown_timeout" => "at most a day",
+                    "request_timeout" => "more than zero and at most a day",
+                    _ => "more than zero",
+                };
+                write!(f, "{name} = {value} is not allowed: it must be {limit} (set by the builder or its DISCORD_* variable)")
             }
             ConfigError::InvalidEnv { var, value } => {
                 let expected = match *var {
@@ -356,18 +367,27 @@ impl DiscordLayerBuilder {
         self
     }
 
-    /// Field names (case-insensitive, matched as part of the name) whose values are posted
-    /// as `[redacted]`; replaces the default list [`DEFAULT_SECRET_FIELDS`](crate::DEFAULT_SECRET_FIELDS).
+    /// More field names (case-insensitive, matched as part of the name) whose values are
+    /// posted as `[redacted]`, added to [`DEFAULT_SECRET_FIELDS`](crate::DEFAULT_SECRET_FIELDS).
     /// The bot token and webhook tokens are scrubbed from all text whatever this says.
     pub fn secret_fields<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.secret_fields = names
-            .into_iter()
-            .map(|n| n.into().to_ascii_lowercase())
-            .collect();
+        for name in names {
+            let name = name.into().to_ascii_lowercase();
+            if !name.is_empty() && !self.secret_fields.contains(&name) {
+                self.secret_fields.push(name);
+            }
+        }
+        self
+    }
+
+    /// Forgets every secret field name, the defaults included (then add your own with
+    /// [`secret_fields`](Self::secret_fields)). Tokens are still scrubbed.
+    pub fn clear_secret_fields(mut self) -> Self {
+        self.secret_fields.clear();
         self
     }
 
@@ -393,9 +413,15 @@ impl DiscordLayerBuilder {
         self
     }
 
-    /// Reads the variables of DESIGN section 3 on top of this builder: `DISCORD_TOKEN`,
+    /// Reads the environment on top of this builder; unset or empty variables leave it as
+    /// it was, and a malformed one is an error naming it. The variables: `DISCORD_TOKEN`,
     /// `DISCORD_API_BASE`, `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`,
-    /// `DISCORD_BATCH_SECS`. Unset or empty variables leave the builder as it was.
+    /// `DISCORD_BATCH_SECS`, `DISCORD_QUEUE_CAPACITY`, `DISCORD_SHUTDOWN_TIMEOUT_SECS`,
+    /// `DISCORD_REQUEST_TIMEOUT_SECS`, `DISCORD_MAX_INLINE_MESSAGES`, `DISCORD_ERROR_ROLE`,
+    /// `DISCORD_LABEL`, `DISCORD_SUPPRESS_NOTIFICATIONS`, `DISCORD_CAPTURE_PANICS`,
+    /// `DISCORD_SELF_REPORT_SECS`, `DISCORD_SECRET_FIELDS` (added to the defaults),
+    /// `DISCORD_SKIP` (classes) and `DISCORD_CLASSIFY` (`prefix=class,...`); the README
+    /// has the table.
     pub fn with_env(mut self) -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         if let Some(token) = var("DISCORD_TOKEN") {
@@ -450,7 +476,7 @@ impl DiscordLayerBuilder {
         }
         if let Some(v) = var("DISCORD_SKIP") {
             for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let class = env_class("DISCORD_SKIP", &v, name)?;
+                let class = env_class("DISCORD_SKIP", name, name)?;
                 self = self.skip(class);
             }
         }
@@ -484,8 +510,11 @@ impl DiscordLayerBuilder {
             None => None,
         };
         if let Some(t) = &token {
-            if t.is_empty() || t.chars().any(|c| c.is_control() || c == ' ') {
+            if t.is_empty() {
                 return Err(ConfigError::EmptyToken);
+            }
+            if t.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(ConfigError::MalformedToken);
             }
         }
         let api_base = match &self.api_base {

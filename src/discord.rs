@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::config::Target;
 use crate::render::Message;
 
-/// `User-Agent: DiscordBot ($url, $versionNumber)`, as Discord asks (discord-api.md 2.1).
+/// `User-Agent: DiscordBot ($url, $versionNumber)`, as Discord asks (Discord's API documentation; the project's discord-api.md 2.1).
 const USER_AGENT_VALUE: &str = concat!(
     "DiscordBot (https://crates.io/crates/tracing-discord, ",
     env!("CARGO_PKG_VERSION"),

@@ -101,9 +101,9 @@ impl DiscordLayer {
         DiscordLayerBuilder::default()
     }
 
-    /// Builds the layer from the environment variables of DESIGN section 3
-    /// (`DISCORD_TOKEN`, `DISCORD_API_BASE`, `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`,
-    /// `DISCORD_BATCH_SECS`). Every class needs a channel or a webhook.
+    /// Builds the layer from the environment (see [`DiscordLayerBuilder::with_env`] for
+    /// every variable). Every class needs a channel or a webhook, unless `DISCORD_SKIP`
+    /// names it.
     pub fn from_env() -> Result<(DiscordLayer, DiscordGuard), ConfigError> {
         DiscordLayerBuilder::default().with_env()?.build()
     }

@@ -14,6 +14,7 @@ use crate::Class;
 
 /// One captured tracing event.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Record {
     /// When the event was captured (wall clock).
     pub time: SystemTime,

@@ -110,8 +110,8 @@ fn a_test_post_proves_the_right_to_post() {
     assert_eq!(
         statuses,
         [
-            "ok (analytics)",
-            "ok (diagnostics)",
+            "ok (analytics), test message posted",
+            "ok (diagnostics), test message posted",
             "no permission: the bot may not post here (403 50013); grant Send Messages, Embed Links and Attach Files",
         ]
     );

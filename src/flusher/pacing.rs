@@ -5,7 +5,7 @@
 //!   (`X-RateLimit-Remaining`, `X-RateLimit-Reset-After`; never the wall clock of
 //!   `X-RateLimit-Reset`), lets one request at a time through, leaves the last request of
 //!   a window to ERRORs, and for webhooks also counts Discord's hidden 30 messages per 60 s
-//!   per channel (discord-api.md 1.5).
+//!   per channel (Discord's API documentation; the project's discord-api.md 1.5).
 //! - [`Global`]: the pace all destinations share (50 requests per second, discord-api.md
 //!   1.3), a global 429 or a Cloudflare block pausing everyone, and a circuit that stops
 //!   sending well before Discord's 10,000 invalid requests per 10 minutes (1.6).
@@ -24,15 +24,15 @@ use crate::config::Target;
 use crate::discord::Reply;
 
 /// One request every 21 ms with no burst keeps any one-second window at 48 at most, under
-/// Discord's 50 per second even for a fixed window on Discord's side (discord-api.md 1.3).
+/// Discord's 50 per second even for a fixed window on Discord's side (Discord's API documentation; the project's discord-api.md 1.3).
 const GLOBAL_SPACING: Duration = Duration::from_millis(21);
-/// Discord's hidden webhook limit per channel: 30 messages per 60 s (discord-api.md 1.5).
+/// Discord's hidden webhook limit per channel: 30 messages per 60 s (Discord's API documentation; the project's discord-api.md 1.5).
 const WEBHOOK_WINDOW: Duration = Duration::from_secs(60);
 const WEBHOOK_WINDOW_MESSAGES: usize = 30;
 /// Requests of a window that batches leave to ERRORs.
 pub(super) const URGENT_RESERVE: u32 = 1;
 /// Discord bans an IP after 10,000 invalid requests (401, 403, 429 but shared) in 10
-/// minutes (discord-api.md 1.6); the circuit opens at a tenth of that.
+/// minutes (Discord's API documentation; the project's discord-api.md 1.6); the circuit opens at a tenth of that.
 const INVALID_WINDOW: Duration = Duration::from_secs(600);
 const INVALID_BUDGET: usize = 1_000;
 /// How long everything pauses after a Cloudflare block (it carries no retry time).

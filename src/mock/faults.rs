@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::ratelimit::{self, BucketState};
 use super::reply::{Delivery, Reply};
 
-/// The window of the invalid-request counter: "10,000 per 10 minutes" (discord-api.md 1.6).
+/// The window of the invalid-request counter: "10,000 per 10 minutes" (Discord's API documentation; the project's discord-api.md 1.6).
 pub(crate) const INVALID_REQUEST_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// The body of Cloudflare's "error 1015" page, as the HTML flavour of a ban answers it.

@@ -115,7 +115,7 @@ fn seconds_3dp(d: Duration) -> f64 {
     Duration::from_millis(millis).as_secs_f64()
 }
 
-/// `Retry-After`: whole seconds, the body's `retry_after` rounded up (discord-api.md 1.1).
+/// `Retry-After`: whole seconds, the body's `retry_after` rounded up (Discord's API documentation; the project's discord-api.md 1.1).
 fn retry_after_header(d: Duration) -> String {
     let millis = d.as_micros().div_ceil(1000).max(1);
     millis.div_ceil(1000).to_string()

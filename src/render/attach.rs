@@ -11,9 +11,9 @@ use super::{Attachment, Message};
 use crate::record::Record;
 use crate::Class;
 
-/// Bytes of one file: under Discord's 10 MiB per-file limit (discord-api.md 2.2), with room.
+/// Bytes of one file: under Discord's 10 MiB per-file limit (Discord's API documentation; the project's discord-api.md 2.2), with room.
 pub(crate) const FILE_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// Files per message: 3 × 8 MiB stays under the 25 MiB request limit (discord-api.md 2.2).
+/// Files per message: 3 × 8 MiB stays under the 25 MiB request limit (Discord's API documentation; the project's discord-api.md 2.2).
 pub(crate) const FILES_PER_MESSAGE: usize = 3;
 
 /// One line of the file: full date and time, level, target, spans, message, fields.

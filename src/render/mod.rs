@@ -35,27 +35,27 @@ use crate::Class;
 
 /// `content` limit in code points (discord-api.md 2.2; the spec's 4000 is the Nitro limit).
 pub const CONTENT_MAX: usize = 2000;
-/// Rich embeds per message (discord-api.md 2.2).
+/// Rich embeds per message (Discord's API documentation; the project's discord-api.md 2.2).
 pub const EMBEDS_MAX: usize = 10;
-/// Embed title limit (discord-api.md 2.3).
+/// Embed title limit (Discord's API documentation; the project's discord-api.md 2.3).
 pub const TITLE_MAX: usize = 256;
-/// Embed description limit (discord-api.md 2.3).
+/// Embed description limit (Discord's API documentation; the project's discord-api.md 2.3).
 pub const DESCRIPTION_MAX: usize = 4096;
-/// Embed fields per embed (discord-api.md 2.3).
+/// Embed fields per embed (Discord's API documentation; the project's discord-api.md 2.3).
 pub const FIELDS_MAX: usize = 25;
-/// Embed field name limit (discord-api.md 2.3).
+/// Embed field name limit (Discord's API documentation; the project's discord-api.md 2.3).
 pub const FIELD_NAME_MAX: usize = 256;
-/// Embed field value limit (discord-api.md 2.3).
+/// Embed field value limit (Discord's API documentation; the project's discord-api.md 2.3).
 pub const FIELD_VALUE_MAX: usize = 1024;
-/// Embed footer text limit (discord-api.md 2.3).
+/// Embed footer text limit (Discord's API documentation; the project's discord-api.md 2.3).
 pub const FOOTER_MAX: usize = 2048;
-/// Sum of all embed text in one message (discord-api.md 2.3).
+/// Sum of all embed text in one message (Discord's API documentation; the project's discord-api.md 2.3).
 pub const EMBED_TOTAL_MAX: usize = 6000;
-/// Files per message (discord-api.md 2.2).
+/// Files per message (Discord's API documentation; the project's discord-api.md 2.2).
 pub const FILES_MAX: usize = 10;
 /// Bytes of one uploaded file (discord-api.md 2.2, since 2025-01-16).
 pub const FILE_BYTES_MAX: usize = 10 * 1024 * 1024;
-/// Bytes of one request with files (discord-api.md 2.2).
+/// Bytes of one request with files (Discord's API documentation; the project's discord-api.md 2.2).
 pub const REQUEST_BYTES_MAX: usize = 25 * 1024 * 1024;
 /// `SUPPRESS_NOTIFICATIONS` message flag (`1 << 12`, discord-api.md 2.2).
 pub const FLAG_SUPPRESS_NOTIFICATIONS: u64 = 1 << 12;
@@ -79,21 +79,21 @@ pub struct Message {
     pub events: usize,
     /// The message's parts in order (code-block units of a batch, or embeds of ERRORs) and
     /// the events each ends; lets a refused message be split to find the offending part.
-    pub parts: Vec<Part>,
+    pub(crate) parts: Vec<Part>,
 }
 
 /// One part of a [`Message`]: a unit of code-block lines, or one embed (`lines == 0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Part {
+pub(crate) struct Part {
     /// Code-block lines of the part; 0 for an embed.
-    pub lines: usize,
+    pub(crate) lines: usize,
     /// Events that end in the part.
-    pub events: usize,
+    pub(crate) events: usize,
 }
 
 /// Whether two ERROR messages can travel as one: embeds only, same content (the opt-in
 /// mention), within 10 embeds and 6000 characters.
-pub fn can_merge(a: &Message, b: &Message) -> bool {
+pub(crate) fn can_merge(a: &Message, b: &Message) -> bool {
     a.attachments.is_empty()
         && b.attachments.is_empty()
         && a.content == b.content
@@ -106,7 +106,7 @@ pub fn can_merge(a: &Message, b: &Message) -> bool {
 }
 
 /// Appends `b`'s embeds, parts and events to `a` (see [`can_merge`]).
-pub fn merge(a: &mut Message, b: Message) {
+pub(crate) fn merge(a: &mut Message, b: Message) {
     a.embeds.extend(b.embeds);
     a.parts.extend(b.parts);
     a.events += b.events;
@@ -114,7 +114,7 @@ pub fn merge(a: &mut Message, b: Message) {
 
 /// Splits a message Discord refused into two, each with about half its parts, so that the
 /// part at fault can be found and dropped alone; `None` when it cannot be split.
-pub fn halve(message: &Message) -> Option<(Message, Message)> {
+pub(crate) fn halve(message: &Message) -> Option<(Message, Message)> {
     if !message.attachments.is_empty() {
         return attach::halve(message);
     }
@@ -405,7 +405,7 @@ pub fn render_errors(class: Class, records: &[Record], options: &ErrorOptions) -
 /// The same message with its embeds turned into content, for destinations where Discord
 /// strips embeds: code-block embeds become more code blocks, rich embeds become bold
 /// titles, text and `name: value` lines. The events all count in the last message.
-pub fn without_embeds(message: &Message) -> Vec<Message> {
+pub(crate) fn without_embeds(message: &Message) -> Vec<Message> {
     let mut packer = pack::Packer::new(message.flags, false);
     for line in block_lines(std::slice::from_ref(message)) {
         packer.push_line(&line, 0);
@@ -459,7 +459,7 @@ pub fn without_embeds(message: &Message) -> Vec<Message> {
 
 /// The same message with its files' lines posted inline instead (for destinations where
 /// the bot lacks Attach Files). The events all count in the last message.
-pub fn without_attachments(message: &Message, use_embeds: bool) -> Vec<Message> {
+pub(crate) fn without_attachments(message: &Message, use_embeds: bool) -> Vec<Message> {
     let mut packer = pack::Packer::new(message.flags, use_embeds);
     for file in &message.attachments {
         for line in file.text.lines() {
