@@ -41,6 +41,16 @@
 //!   it, and so stop the flusher, at once; bind it to a named variable such as `_guard`.
 //!   Programs that end with `std::process::exit` call [`DiscordGuard::flush`] first.
 //!
+//! ## Configuration and operations
+//!
+//! [`DiscordLayer::from_env`] builds the same layer from `DISCORD_*` environment variables
+//! (every option has one; see [`DiscordLayerBuilder::with_env`]).
+//! [`DiscordGuard::check_channels_blocking`] (or the async `check_channels`) tells, per
+//! destination, whether it is usable and why not. [`Stats`] counts everything per class.
+//! Secrets are redacted before rendering; panics can be captured
+//! ([`DiscordLayerBuilder::capture_panics`]). [`mock::MockDiscord`] is a local Discord for
+//! tests (feature `mock`).
+//!
 //! Events of the HTTP stack (`reqwest`, `hyper`, `h2`, `rustls`, ...) and of this crate are
 //! never captured, and neither is anything emitted on the flusher thread, so the layer never
 //! feeds itself.
