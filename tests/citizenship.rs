@@ -460,3 +460,28 @@ fn a_steady_stream_of_errors_does_not_starve_batches() {
     );
     assert_eq!(stats.rate_limited, 0);
 }
+
+#[test]
+fn one_refused_error_does_not_sink_the_errors_it_travels_with() {
+    let s = Setup::new();
+    s.mock.reject_marker(Some("POISON".into()));
+    let (layer, guard) = s
+        .builder(LONG)
+        .shutdown_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for seq in 0..4u64 {
+            if seq == 2 {
+                error!(seq, "POISON");
+            } else {
+                error!(seq, "fine");
+            }
+        }
+    });
+    let stats = guard.shutdown();
+    assert_eq!((stats.events, stats.delivered), (4, 3));
+    assert_eq!(stats.class(Class::Log).dropped_for(DropReason::Rejected), 1);
+    // Halving finds the refused embed in a few requests; the halves are never merged back.
+    assert!(stats.requests <= 6, "{} requests", stats.requests);
+}

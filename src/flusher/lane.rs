@@ -229,25 +229,13 @@ impl Lane {
         }
     }
 
-    /// The next message; waiting ERROR messages that fit together are merged into one
-    /// (up to 10 embeds and 6000 characters), so a burst of ERRORs takes few requests.
+    /// The next message. ERRORs are merged when they arrive (`push_urgent`), never here:
+    /// the halves of a refused message also wait at the front and must stay apart.
     fn pop(&self) -> Option<Outgoing> {
-        let mut outbox = self.outbox.borrow_mut();
-        let mut next = outbox.pop_front()?;
+        let next = self.outbox.borrow_mut().pop_front()?;
         if next.urgent {
             self.urgent_queued
                 .set(self.urgent_queued.get().saturating_sub(1));
-            while outbox.front().is_some_and(|f| {
-                f.urgent
-                    && f.attempts.get() == 0
-                    && next.attempts.get() == 0
-                    && render::can_merge(&next.message, &f.message)
-            }) {
-                let following = outbox.pop_front().expect("front exists");
-                self.urgent_queued
-                    .set(self.urgent_queued.get().saturating_sub(1));
-                render::merge(&mut next.message, following.message);
-            }
         }
         Some(next)
     }
