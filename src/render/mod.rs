@@ -444,17 +444,7 @@ pub(crate) fn without_embeds(message: &Message) -> Vec<Message> {
             ..Message::default()
         });
     }
-    if out.is_empty() {
-        out.push(Message {
-            content: "(empty)".into(),
-            flags: message.flags,
-            ..Message::default()
-        });
-    }
-    if let Some(last) = out.last_mut() {
-        last.events = message.events;
-    }
-    out
+    carry_events(out, message)
 }
 
 /// The same message with its files' lines posted inline instead (for destinations where
@@ -466,7 +456,12 @@ pub(crate) fn without_attachments(message: &Message, use_embeds: bool) -> Vec<Me
             packer.push_line(&escape::code_block(line), 0);
         }
     }
-    let mut out = packer.finish();
+    carry_events(packer.finish(), message)
+}
+
+/// The replacement messages of `message`, never none, with all its events on the last one
+/// (they count as delivered only when the whole replacement is).
+fn carry_events(mut out: Vec<Message>, message: &Message) -> Vec<Message> {
     if out.is_empty() {
         out.push(Message {
             content: "(empty)".into(),
