@@ -94,21 +94,12 @@ impl Queues {
 
     /// Takes every queued record of `class`, oldest first.
     pub(crate) fn drain_class(&self, class: Class) -> Vec<Record> {
-        let queue = &self.classes[class.index()];
-        let mut out = Vec::with_capacity(queue.len());
-        while let Some(r) = queue.pop() {
-            out.push(r);
-        }
-        out
+        drain(&self.classes[class.index()])
     }
 
     /// Takes every urgent record, oldest first.
     pub(crate) fn drain_urgent(&self) -> Vec<Record> {
-        let mut out = Vec::with_capacity(self.urgent.len());
-        while let Some(r) = self.urgent.pop() {
-            out.push(r);
-        }
-        out
+        drain(&self.urgent)
     }
 
     pub(crate) fn class_len(&self, class: Class) -> usize {
@@ -132,6 +123,21 @@ impl Queues {
     pub(crate) async fn woken(&self) {
         self.wake.wait().await;
     }
+}
+
+/// Takes the records a queue holds now, oldest first. At most one queue's worth: while
+/// producers keep pushing, popping until empty could take without end, and what the
+/// flusher holds must stay bounded by the capacity.
+fn drain(queue: &ArrayQueue<Record>) -> Vec<Record> {
+    let n = queue.len();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match queue.pop() {
+            Some(r) => out.push(r),
+            None => break,
+        }
+    }
+    out
 }
 
 /// A lock-free, coalescing wake-up: many pushes between two flusher passes cost one wake.
