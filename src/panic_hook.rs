@@ -28,25 +28,21 @@ pub(crate) fn install(queues: Arc<Queues>, handle: DiscordHandle, class: Class) 
         let mut record = Record::new(class, Level::ERROR, "panic", format!("panic: {message}"));
         record.time = SystemTime::now();
         let thread = std::thread::current();
-        record
-            .fields
-            .push(("thread", thread.name().unwrap_or("<unnamed>").to_owned()));
+        record.push_field("thread", thread.name().unwrap_or("<unnamed>"));
         if let Some(location) = info.location() {
-            record.fields.push((
+            record.push_field(
                 "location",
-                format!(
+                format_args!(
                     "{}:{}:{}",
                     location.file(),
                     location.line(),
                     location.column()
                 ),
-            ));
+            );
         }
         let backtrace = std::backtrace::Backtrace::capture();
         if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-            record
-                .fields
-                .push(("backtrace", trim_backtrace(&backtrace.to_string())));
+            record.push_field("backtrace", trim_backtrace(&backtrace.to_string()));
         }
         queues.push(record);
         // Bounded: if the flusher itself panicked, nobody answers.

@@ -190,7 +190,7 @@ mod tests {
         let kept: Vec<String> = q
             .drain_class(Class::Log)
             .into_iter()
-            .map(|r| r.message)
+            .map(|r| r.message().to_owned())
             .collect();
         assert_eq!(kept, ["0", "1", "2", "3"]);
     }

@@ -2,9 +2,14 @@
 //!
 //! A [`Record`] borrows nothing from the event it came from, so it can cross into the
 //! lock-free queue and be rendered later on the flusher thread. Static metadata
-//! (target, file, module) stays `&'static str`: tracing keeps it alive forever, so
+//! (target, file, field names) stays `&'static str`: tracing keeps it alive forever, so
 //! capturing it costs nothing.
+//!
+//! The message and every field value share one text buffer, and field names sit in one
+//! small index beside it: capturing an event with fields costs two allocations however
+//! many fields it has (one without fields), which is most of what the hot path spends.
 
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,7 +18,11 @@ use tracing_core::Level;
 use crate::Class;
 
 /// One captured tracing event.
-#[derive(Debug, Clone)]
+///
+/// The message and field values are read with [`Record::message`], [`Record::fields`] and
+/// [`Record::field`]; a record made by hand (tests, tools feeding the renderer) starts
+/// with [`Record::new`] and gains fields with [`Record::with_field`].
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Record {
     /// When the event was captured (wall clock).
@@ -24,16 +33,19 @@ pub struct Record {
     pub target: &'static str,
     /// The class the layer routed the event to.
     pub class: Class,
-    /// The `message` field, formatted once (empty when the event had none).
-    pub message: String,
-    /// Every other field, in the order the event recorded them.
-    pub fields: Vec<(&'static str, String)>,
     /// The span chain, outermost first, each formatted once when the span was created.
     pub spans: Vec<Arc<str>>,
     /// Source file, when the callsite recorded it.
     pub file: Option<&'static str>,
     /// Source line, when the callsite recorded it.
     pub line: Option<u32>,
+    /// The message, then each field value, back to back.
+    text: String,
+    /// Where the message ends in `text`.
+    message_end: usize,
+    /// Each field's name and where its value ends in `text` (it starts where the previous
+    /// one ended).
+    fields: Vec<(&'static str, usize)>,
 }
 
 impl Record {
@@ -45,16 +57,229 @@ impl Record {
         target: &'static str,
         message: impl Into<String>,
     ) -> Self {
+        let text: String = message.into();
         Record {
             time: SystemTime::now(),
             level,
             target,
             class,
-            message: message.into(),
-            fields: Vec::new(),
             spans: Vec::new(),
             file: None,
             line: None,
+            message_end: text.len(),
+            text,
+            fields: Vec::new(),
         }
+    }
+
+    /// An empty record for the layer to fill: room for `fields` field names and `text`
+    /// bytes of message and values.
+    pub(crate) fn capture(
+        class: Class,
+        level: Level,
+        target: &'static str,
+        fields: usize,
+        text: usize,
+    ) -> Self {
+        Record {
+            time: SystemTime::now(),
+            level,
+            target,
+            class,
+            spans: Vec::new(),
+            file: None,
+            line: None,
+            text: String::with_capacity(text),
+            message_end: 0,
+            fields: Vec::with_capacity(fields),
+        }
+    }
+
+    /// The `message` field (empty when the event had none).
+    pub fn message(&self) -> &str {
+        &self.text[..self.message_end]
+    }
+
+    /// Every other field, `(name, value)`, in the order the event recorded them.
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            record: self,
+            next: 0,
+        }
+    }
+
+    /// The value of the first field called `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Whether the event had fields besides its message.
+    pub fn has_fields(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
+    /// Adds a field after the existing ones.
+    pub fn with_field(mut self, name: &'static str, value: impl fmt::Display) -> Self {
+        self.push_field(name, value);
+        self
+    }
+
+    /// Adds a field after the existing ones.
+    pub fn push_field(&mut self, name: &'static str, value: impl fmt::Display) {
+        // Writing into a String cannot fail; a failing `Display` leaves what it wrote.
+        self.write_field(name, |text| {
+            let _ = write!(text, "{value}");
+        });
+    }
+
+    /// Appends to the message with `write`. The message usually arrives first (tracing's
+    /// macros record it first) and is written in place; one recorded after fields is
+    /// written aside and inserted before them.
+    pub(crate) fn write_message(&mut self, write: impl FnOnce(&mut String)) {
+        if self.fields.is_empty() {
+            write(&mut self.text);
+            self.message_end = self.text.len();
+        } else {
+            let mut late = String::new();
+            write(&mut late);
+            self.text.insert_str(self.message_end, &late);
+            self.message_end += late.len();
+            for (_, end) in &mut self.fields {
+                *end += late.len();
+            }
+        }
+    }
+
+    /// Adds field `name` with the value `write` appends.
+    pub(crate) fn write_field(&mut self, name: &'static str, write: impl FnOnce(&mut String)) {
+        write(&mut self.text);
+        self.fields.push((name, self.text.len()));
+    }
+
+    /// The message and fields as one key: two records with equal keys have the same
+    /// message and the same fields in the same order.
+    pub(crate) fn text_key(&self) -> (&str, usize, &[(&'static str, usize)]) {
+        (&self.text, self.message_end, &self.fields)
+    }
+
+    /// Rewrites the message and each field value with `f` (`None` keeps the text); for
+    /// redaction, which runs on the flusher.
+    pub(crate) fn rewrite(
+        &mut self,
+        mut f: impl FnMut(Option<&'static str>, &str) -> Option<String>,
+    ) {
+        let message = f(None, self.message());
+        let values: Vec<Option<String>> = self.fields().map(|(n, v)| f(Some(n), v)).collect();
+        if message.is_none() && values.iter().all(Option::is_none) {
+            return;
+        }
+        let mut text = String::with_capacity(self.text.len());
+        text.push_str(message.as_deref().unwrap_or(self.message()));
+        let message_end = text.len();
+        let mut fields = Vec::with_capacity(self.fields.len());
+        for ((name, value), new) in self.fields().zip(&values) {
+            text.push_str(new.as_deref().unwrap_or(value));
+            fields.push((name, text.len()));
+        }
+        self.text = text;
+        self.message_end = message_end;
+        self.fields = fields;
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("time", &self.time)
+            .field("level", &self.level)
+            .field("target", &self.target)
+            .field("class", &self.class)
+            .field("message", &self.message())
+            .field("fields", &self.fields().collect::<Vec<_>>())
+            .field("spans", &self.spans)
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+/// The fields of a [`Record`], `(name, value)`, in order; from [`Record::fields`].
+#[derive(Clone)]
+pub struct Fields<'a> {
+    record: &'a Record,
+    next: usize,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'static str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let fields = &self.record.fields;
+        let &(name, end) = fields.get(self.next)?;
+        let start = match self.next {
+            0 => self.record.message_end,
+            i => fields[i - 1].1,
+        };
+        self.next += 1;
+        Some((name, &self.record.text[start..end]))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.record.fields.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Fields<'_> {}
+
+impl fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_and_fields_share_one_buffer() {
+        let r = Record::new(Class::Log, Level::INFO, "t", "hello")
+            .with_field("a", 1)
+            .with_field("b", "")
+            .with_field("c", "three");
+        assert_eq!(r.message(), "hello");
+        let fields: Vec<_> = r.fields().collect();
+        assert_eq!(fields, [("a", "1"), ("b", ""), ("c", "three")]);
+        assert_eq!(r.fields().len(), 3);
+        assert_eq!(r.field("c"), Some("three"));
+        assert_eq!(r.field("z"), None);
+    }
+
+    #[test]
+    fn a_message_recorded_after_fields_goes_before_them() {
+        let mut r = Record::capture(Class::Log, Level::INFO, "t", 2, 0);
+        r.write_field("a", |t| t.push('1'));
+        r.write_message(|t| t.push_str("late"));
+        r.write_field("b", |t| t.push('2'));
+        r.write_message(|t| t.push('!'));
+        assert_eq!(r.message(), "late!");
+        let fields: Vec<_> = r.fields().collect();
+        assert_eq!(fields, [("a", "1"), ("b", "2")]);
+    }
+
+    #[test]
+    fn rewrite_replaces_only_what_changed() {
+        let mut r = Record::new(Class::Log, Level::INFO, "t", "token=abc")
+            .with_field("password", "hunter2")
+            .with_field("user", "ann");
+        r.rewrite(|name, value| match name {
+            None => Some(value.replace("abc", "***")),
+            Some("password") => Some("[redacted]".into()),
+            Some(_) => None,
+        });
+        assert_eq!(r.message(), "token=***");
+        let fields: Vec<_> = r.fields().collect();
+        assert_eq!(fields, [("password", "[redacted]"), ("user", "ann")]);
     }
 }

@@ -49,16 +49,10 @@ impl Redactor {
 
     /// Redacts one record in place.
     pub(crate) fn apply(&self, record: &mut Record) {
-        if let Some(clean) = self.scrub(&record.message) {
-            record.message = clean;
-        }
-        for (name, value) in &mut record.fields {
-            if self.is_secret_name(name) {
-                *value = REDACTED.to_owned();
-            } else if let Some(clean) = self.scrub(value) {
-                *value = clean;
-            }
-        }
+        record.rewrite(|name, value| match name {
+            Some(name) if self.is_secret_name(name) => Some(REDACTED.to_owned()),
+            _ => self.scrub(value),
+        });
         for span in &mut record.spans {
             if let Some(clean) = self.scrub(span) {
                 *span = Arc::from(clean);
@@ -88,21 +82,19 @@ mod tests {
             "t",
             "using MTIz.very-secret-token now",
         );
-        rec.fields = vec![
-            ("db_password", "hunter2".into()),
-            ("user", "x MTIz.very-secret-token y".into()),
-            ("n", "1".into()),
-        ];
+        rec.push_field("db_password", "hunter2");
+        rec.push_field("user", "x MTIz.very-secret-token y");
+        rec.push_field("n", 1);
         rec.spans
             .push("login{Authorization=MTIz.very-secret-token}".into());
         r.apply(&mut rec);
-        assert_eq!(rec.message, "using [redacted] now");
+        assert_eq!(rec.message(), "using [redacted] now");
         assert_eq!(
-            rec.fields,
+            rec.fields().collect::<Vec<_>>(),
             [
-                ("db_password", "[redacted]".to_owned()),
-                ("user", "x [redacted] y".to_owned()),
-                ("n", "1".to_owned())
+                ("db_password", "[redacted]"),
+                ("user", "x [redacted] y"),
+                ("n", "1")
             ]
         );
         assert_eq!(&*rec.spans[0], "login{Authorization=[redacted]}");

@@ -79,10 +79,9 @@ fn record(class: Class, level: Level, max_fields: usize) -> impl Strategy<Value 
         .prop_map(move |(message, fields)| {
             let mut r = Record::new(class, level, "prop", message);
             // Field names are `&'static str` in tracing; leak the few this test makes.
-            r.fields = fields
-                .into_iter()
-                .map(|(k, v)| (&*Box::leak(k.into_boxed_str()), v))
-                .collect();
+            for (k, v) in fields {
+                r.push_field(Box::leak(k.into_boxed_str()), v);
+            }
             r
         })
 }
@@ -95,14 +94,14 @@ proptest! {
         let rendered = render_batch(Class::Log, &records, &BatchOptions::default());
         assert_schema_valid(&[&CREATE_MESSAGE, &EXECUTE_WEBHOOK], &rendered.messages);
         prop_assert!(rendered.messages.iter().all(Message::is_valid));
-        let shown = records.iter().filter(|r| !(r.message.trim().is_empty() && r.fields.is_empty())).count();
+        let shown = records.iter().filter(|r| !r.message().trim().is_empty() || r.has_fields()).count();
         prop_assert_eq!(rendered.blank, records.len() - shown);
         prop_assert_eq!(rendered.messages.iter().map(|m| m.events).sum::<usize>(), shown);
         let all = joined_lines(&rendered.messages);
         for r in &records {
-            let expected = log_text(&r.message);
+            let expected = log_text(r.message());
             prop_assert!(all.contains(&expected), "message {:?} missing", expected);
-            for (k, v) in &r.fields {
+            for (k, v) in r.fields() {
                 let expected = format!("{k}={}", log_text(v));
                 prop_assert!(all.contains(&expected), "field {:?} missing", expected);
             }
@@ -114,16 +113,16 @@ proptest! {
         let rendered = render_batch(Class::Analytics, &records, &BatchOptions::default());
         prop_assert!(rendered.messages.iter().all(Message::is_valid));
         assert_schema_valid(&[&CREATE_MESSAGE], &rendered.messages);
-        let shown = records.iter().filter(|r| !(r.message.trim().is_empty() && r.fields.is_empty())).count();
+        let shown = records.iter().filter(|r| !r.message().trim().is_empty() || r.has_fields()).count();
         prop_assert_eq!(rendered.messages.iter().map(|m| m.events).sum::<usize>(), shown);
         // Table cells show newlines as `␊`; a table too wide to read is plain lines, where a
         // newline is followed by the continuation indent.
         let joined = joined_lines(&rendered.messages);
         let as_table = unescape_code_block(&joined.replace('\u{240A}', "\n"));
         let as_lines = unescape_code_block(&joined.replace("\n    ", "\n"));
-        for r in records.iter().filter(|r| !r.fields.is_empty()) {
+        for r in records.iter().filter(|r| r.has_fields()) {
             // A row's trailing whitespace is trimmed (it is invisible anyway).
-            for (_, v) in &r.fields {
+            for (_, v) in r.fields() {
                 let v = v.trim_end();
                 prop_assert!(as_table.contains(v) || as_lines.contains(v), "field value {:?} missing", v);
             }
@@ -144,10 +143,10 @@ proptest! {
             }
         }
         let text = unescape_markdown(&text);
-        if !r.message.trim().is_empty() {
-            prop_assert!(text.contains(r.message.trim()), "message missing");
+        if !r.message().trim().is_empty() {
+            prop_assert!(text.contains(r.message().trim()), "message missing");
         }
-        for (_, v) in r.fields.iter().filter(|(_, v)| !v.trim().is_empty()) {
+        for (_, v) in r.fields().filter(|(_, v)| !v.trim().is_empty()) {
             prop_assert!(text.contains(v.trim()), "field value {:?} missing", v);
         }
     }

@@ -483,22 +483,20 @@ impl Flusher {
             .map(|c| c.queue_peak)
             .max()
             .unwrap_or(0);
-        let mut record = crate::Record::new(
+        let record = crate::Record::new(
             class,
             tracing_core::Level::INFO,
             "tracing_discord",
             "delivery statistics",
-        );
-        record.fields = vec![
-            ("events", stats.events.to_string()),
-            ("delivered", stats.delivered.to_string()),
-            ("dropped", stats.dropped.to_string()),
-            ("messages", stats.messages.to_string()),
-            ("requests", stats.requests.to_string()),
-            ("retries", stats.retries.to_string()),
-            ("rate_limited", stats.rate_limited.to_string()),
-            ("queue_peak", peak.to_string()),
-        ];
+        )
+        .with_field("events", stats.events)
+        .with_field("delivered", stats.delivered)
+        .with_field("dropped", stats.dropped)
+        .with_field("messages", stats.messages)
+        .with_field("requests", stats.requests)
+        .with_field("retries", stats.retries)
+        .with_field("rate_limited", stats.rate_limited)
+        .with_field("queue_peak", peak);
         self.queues.push(record);
     }
 

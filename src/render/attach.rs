@@ -30,8 +30,8 @@ fn file_line(r: &Record, out: &mut String) {
         out.push_str(span);
         out.push_str(": ");
     }
-    out.push_str(&r.message);
-    for (k, v) in &r.fields {
+    out.push_str(r.message());
+    for (k, v) in r.fields() {
         let _ = write!(out, " {k}={v}");
     }
     out.push('\n');

@@ -72,10 +72,10 @@ fn embeds_of(record: &Record, label: Option<&str>) -> Vec<Embed> {
     if footer.ends_with(" · ") {
         footer.truncate(footer.len() - " · ".len());
     }
-    let mut description = if record.message.trim().is_empty() {
+    let mut description = if record.message().trim().is_empty() {
         "(no message)".to_owned()
     } else {
-        markdown(&record.message)
+        markdown(record.message())
     };
     if !record.spans.is_empty() {
         let chain: Vec<String> = record.spans.iter().map(|s| markdown(s)).collect();
@@ -83,7 +83,7 @@ fn embeds_of(record: &Record, label: Option<&str>) -> Vec<Embed> {
     }
     let mut fields = Vec::new();
     let mut folded = String::new();
-    for (k, v) in &record.fields {
+    for (k, v) in record.fields() {
         let name = markdown(k);
         let value = if v.trim().is_empty() {
             "(empty)".to_owned()

@@ -57,8 +57,7 @@ pub(crate) struct Entry<'a> {
 type Identity<'a> = (
     Level,
     &'a str,
-    &'a str,
-    &'a [(&'static str, String)],
+    (&'a str, usize, &'a [(&'static str, usize)]),
     &'a [std::sync::Arc<str>],
 );
 
@@ -68,13 +67,7 @@ pub(crate) fn collapse<'a>(records: &[&'a Record]) -> Vec<Entry<'a>> {
     let mut index: HashMap<Identity<'a>, usize> = HashMap::with_capacity(records.len());
     let mut entries: Vec<Entry<'a>> = Vec::with_capacity(records.len());
     for r in records.iter().copied() {
-        let key = (
-            r.level,
-            r.target,
-            r.message.as_str(),
-            r.fields.as_slice(),
-            r.spans.as_slice(),
-        );
+        let key = (r.level, r.target, r.text_key(), r.spans.as_slice());
         match index.get(&key) {
             Some(&i) => {
                 entries[i].count += 1;
@@ -110,7 +103,7 @@ fn repeat_suffix(entry: &Entry<'_>) -> String {
 /// `HH:MM:SS LEVEL target: span: span: message k=v k=v`, the level coloured.
 pub(crate) fn log_line(entry: &Entry<'_>) -> String {
     let r = entry.record;
-    let mut out = String::with_capacity(64 + r.message.len());
+    let mut out = String::with_capacity(64 + r.message().len());
     let _ = write!(
         out,
         "{} {}{}{RESET} {}: ",
@@ -123,8 +116,8 @@ pub(crate) fn log_line(entry: &Entry<'_>) -> String {
         out.push_str(&log_text(span));
         out.push_str(": ");
     }
-    out.push_str(&log_text(&r.message));
-    for (k, v) in &r.fields {
+    out.push_str(&log_text(r.message()));
+    for (k, v) in r.fields() {
         let _ = write!(out, " {}={}", log_text(k), log_text(v));
     }
     out.push_str(&repeat_suffix(entry));
@@ -154,7 +147,7 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
     let mut order: Vec<(Level, &str, &str)> = Vec::new();
     let mut groups: HashMap<(Level, &str, &str), Vec<&Entry<'_>>> = HashMap::new();
     for e in entries {
-        let key = (e.record.level, e.record.target, e.record.message.as_str());
+        let key = (e.record.level, e.record.target, e.record.message());
         groups
             .entry(key)
             .or_insert_with(|| {
@@ -169,7 +162,7 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
         // A column per field name; a name an event repeats gets a column per occurrence.
         let mut columns: Vec<(&'static str, usize)> = Vec::new();
         for e in rows {
-            for key in occurrences(&e.record.fields) {
+            for key in occurrences(e.record) {
                 if !columns.contains(&key) {
                     columns.push(key);
                 }
@@ -183,9 +176,9 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
             .iter()
             .map(|e| {
                 let mut row = vec![clock_time(e.record.time)];
-                let keyed: Vec<((&str, usize), &String)> = occurrences(&e.record.fields)
+                let keyed: Vec<((&str, usize), &str)> = occurrences(e.record)
                     .into_iter()
-                    .zip(e.record.fields.iter().map(|(_, v)| v))
+                    .zip(e.record.fields().map(|(_, v)| v))
                     .collect();
                 for c in &columns {
                     let v = keyed
@@ -286,10 +279,11 @@ fn join_row(cells: &[String], widths: &[usize]) -> String {
 }
 
 /// Each field's name with how many times the name came before it in the same event.
-fn occurrences(fields: &[(&'static str, String)]) -> Vec<(&'static str, usize)> {
-    fields
+fn occurrences(record: &Record) -> Vec<(&'static str, usize)> {
+    let names: Vec<&'static str> = record.fields().map(|(name, _)| name).collect();
+    names
         .iter()
         .enumerate()
-        .map(|(i, (name, _))| (*name, fields[..i].iter().filter(|(n, _)| n == name).count()))
+        .map(|(i, name)| (*name, names[..i].iter().filter(|n| *n == name).count()))
         .collect()
 }

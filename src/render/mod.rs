@@ -317,7 +317,7 @@ pub fn char_len(s: &str) -> usize {
 }
 
 fn is_blank(r: &Record) -> bool {
-    r.message.trim().is_empty() && r.fields.is_empty()
+    r.message().trim().is_empty() && !r.has_fields()
 }
 
 /// Renders a batch of one class, packed into as few messages as the limits allow (content

@@ -30,7 +30,7 @@ fn batch(records: &[Record]) -> Vec<Message> {
 #[test]
 fn one_event_is_one_compact_coloured_line() {
     let mut r = rec(Level::INFO, "command used");
-    r.fields.push(("command", "ping".into()));
+    r.push_field("command", "ping");
     r.spans.push("shard{id=3}".into());
     let out = batch(&[r]);
     assert_eq!(out.len(), 1);
@@ -144,12 +144,13 @@ fn analytics_read_as_a_table() {
         r.class = Class::Analytics;
         r.target = "analytics";
         r.time += Duration::from_secs(i as u64);
-        r.fields = vec![("command", cmd.into()), ("user_id", user.to_string())];
+        r.push_field("command", cmd);
+        r.push_field("user_id", user);
         records.push(r);
     }
     let mut join = rec(Level::INFO, "guild joined");
     join.target = "analytics";
-    join.fields = vec![("members", "12".into())];
+    join.push_field("members", 12);
     records.push(join);
     let out = render_batch(Class::Analytics, &records, &opts()).messages;
     assert_eq!(
@@ -174,7 +175,8 @@ fn a_table_split_over_blocks_repeats_its_header() {
         .map(|i| {
             let mut r = rec(Level::INFO, "command used");
             r.target = "analytics";
-            r.fields = vec![("n", format!("{i:03}")), ("pad", "y".repeat(30))];
+            r.push_field("n", format_args!("{i:03}"));
+            r.push_field("pad", "y".repeat(30));
             r
         })
         .collect();
@@ -266,7 +268,7 @@ fn a_batch_over_the_rate_budget_becomes_an_attachment() {
 #[test]
 fn an_error_is_a_red_embed_with_fields_spans_and_location() {
     let mut r = rec(Level::ERROR, "database unreachable");
-    r.fields.push(("attempt", "3".into()));
+    r.push_field("attempt", 3);
     r.spans.push("request{id=7}".into());
     r.file = Some("src/db.rs");
     r.line = Some(42);
@@ -315,7 +317,9 @@ fn an_error_may_ping_one_opted_in_role_and_nothing_else() {
 #[test]
 fn more_than_25_fields_fold_into_the_description() {
     let mut r = rec(Level::ERROR, "many");
-    r.fields = (0..30).map(|i| (["f"; 30][i], format!("v{i}"))).collect();
+    for i in 0..30 {
+        r.push_field("f", format_args!("v{i}"));
+    }
     let out = render_errors(Class::Log, &[r], &ErrorOptions::default()).messages;
     let e = &out[0].embeds[0];
     assert_eq!(e.fields.len(), 25);
@@ -423,7 +427,7 @@ fn refused_errors_halve_by_embed() {
 #[test]
 fn field_names_cannot_close_the_block_either() {
     let mut r = rec(Level::INFO, "msg");
-    r.fields.push(("a```\n@everyone **b**", "1".into()));
+    r.push_field("a```\n@everyone **b**", 1);
     let out = batch(&[r.clone()]);
     let body = out[0]
         .content
@@ -449,14 +453,12 @@ fn a_table_too_wide_to_read_becomes_plain_lines() {
         .map(|i| {
             let mut r = rec(Level::INFO, "wide");
             r.class = Class::Analytics;
-            r.fields = (0..30)
-                .map(|f| {
-                    (
-                        ["field_name_that_is_long"; 30][f],
-                        format!("{i}-{}", "v".repeat(33)),
-                    )
-                })
-                .collect();
+            for _ in 0..30 {
+                r.push_field(
+                    "field_name_that_is_long",
+                    format_args!("{i}-{}", "v".repeat(33)),
+                );
+            }
             r
         })
         .collect();
