@@ -1,82 +1,218 @@
-//! The application thread's cost of one event, side by side with its baselines in one run:
-//! - `no_layer`: a bare `Registry` (what tracing costs anyway);
-//! - `fmt_to_sink`: tracing-subscriber's fmt layer writing to `io::sink` (a common peer);
-//! - `discord_layer`: our layer capturing into its queue.
+//! The application thread's cost of one event, side by side with its baselines in one run.
 //!
-//! Each measured chunk runs with a fresh layer whose queue is large enough never to fill or
-//! wake the flusher, so the number is the capture-and-push path itself, not the drop path.
-//! Run: `cargo bench --bench hot_path`; compare medians as ratios to `no_layer`.
+//! Setups (each installed as the thread's default dispatcher):
+//! - `registry`: a bare `Registry`, what tracing costs anyway (the floor);
+//! - `fmt_sink`: tracing-subscriber's fmt layer writing to `io::sink`;
+//! - `fmt_non_blocking`: the fmt layer through `tracing_appender::non_blocking(io::sink())`,
+//!   the usual way to keep log I/O off the caller's thread;
+//! - `discord`: our layer, its flusher pointed at a stalled emulator so that only the
+//!   caller's side is timed.
+//!
+//! Events: the analytics event (three fields and a message), one with ten fields of
+//! mixed types, and an ERROR (which takes the urgent queue and wakes the flusher). Each is
+//! timed on one thread and on two threads emitting at once (time per event over both).
+//!
+//! Each measured chunk runs with fresh subscribers whose queues are large enough never to
+//! fill, so the number is the capture-and-push path itself, not the drop path.
+//! Run: `cargo bench --bench hot_path`; compare medians as ratios within one run.
 
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use tracing::info;
-use tracing_discord::{Class, Destination, DiscordLayer};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use tracing::dispatcher::{self, Dispatch};
+use tracing::{error, info};
+use tracing_discord::mock::MockDiscord;
+use tracing_discord::{Class, Destination, DiscordGuard, DiscordLayer};
 use tracing_subscriber::prelude::*;
 
 const CHUNK: u64 = 10_000;
 
-fn emit(i: u64) {
-    info!(target: "analytics", command = "ping", user_id = i, latency_ms = 42u64, "command used");
+#[derive(Clone, Copy)]
+enum Setup {
+    Registry,
+    FmtSink,
+    FmtNonBlocking,
+    Discord,
 }
 
-fn timed_chunk<S: tracing::Subscriber + Send + Sync + 'static>(subscriber: S, n: u64) -> Duration {
-    tracing::subscriber::with_default(subscriber, || {
-        let start = Instant::now();
-        for i in 0..n {
-            emit(i);
+impl Setup {
+    const ALL: [Setup; 4] = [
+        Setup::Registry,
+        Setup::FmtSink,
+        Setup::FmtNonBlocking,
+        Setup::Discord,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Setup::Registry => "registry",
+            Setup::FmtSink => "fmt_sink",
+            Setup::FmtNonBlocking => "fmt_non_blocking",
+            Setup::Discord => "discord",
         }
-        start.elapsed()
-    })
+    }
 }
 
-fn chunks(iters: u64, mut run: impl FnMut(u64) -> Duration) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(CHUNK);
-        total += run(n);
-        left -= n;
+/// What must outlive a chunk's dispatcher: the non-blocking writer's worker, our guard.
+enum Keep {
+    Nothing,
+    Worker(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard),
+    Guard(#[allow(dead_code)] DiscordGuard),
+}
+
+fn dispatch(setup: Setup, emulator: &MockDiscord, channel: u64) -> (Dispatch, Keep) {
+    match setup {
+        Setup::Registry => (Dispatch::new(tracing_subscriber::registry()), Keep::Nothing),
+        Setup::FmtSink => {
+            let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::sink);
+            (
+                Dispatch::new(tracing_subscriber::registry().with(fmt)),
+                Keep::Nothing,
+            )
+        }
+        Setup::FmtNonBlocking => {
+            let (writer, worker) = tracing_appender::non_blocking(std::io::sink());
+            let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+            (
+                Dispatch::new(tracing_subscriber::registry().with(fmt)),
+                Keep::Worker(worker),
+            )
+        }
+        Setup::Discord => {
+            let (layer, guard) = DiscordLayer::builder()
+                .bot_token(emulator.bot_token())
+                .api_base(emulator.api_base())
+                .route(Class::Analytics, Destination::channel(channel))
+                .route(Class::Diagnostics, Destination::channel(channel))
+                .route(Class::Log, Destination::channel(channel))
+                // Four chunks' worth: the queue never reaches its high-water mark, so the
+                // flusher sleeps through the chunk (ERRORs aside, which wake it by design).
+                .queue_capacity(4 * CHUNK as usize)
+                .shutdown_timeout(Duration::ZERO)
+                .build()
+                .expect("valid configuration");
+            (
+                Dispatch::new(tracing_subscriber::registry().with(layer)),
+                Keep::Guard(guard),
+            )
+        }
     }
-    total
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Analytics,
+    TenFields,
+    Error,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Analytics => "analytics",
+            Shape::TenFields => "ten_fields",
+            Shape::Error => "error",
+        }
+    }
+
+    #[inline(always)]
+    fn emit(self, i: u64) {
+        match self {
+            Shape::Analytics => {
+                info!(target: "analytics", user_id = 42u64, command = "ping", latency_ms = 3.5f64, "command handled")
+            }
+            Shape::TenFields => info!(
+                target: "diagnostics",
+                shard = 3u64,
+                guild_id = 81_384_788_765_712_384u64,
+                user_id = i,
+                command = "play",
+                query = "never gonna give you up",
+                queue_len = 12i64,
+                latency_ms = 41.5f64,
+                cached = true,
+                region = ?"eu-west",
+                voice = %"connected",
+                "track queued"
+            ),
+            Shape::Error => error!(target: "my_bot::db", attempt = 3u64, "database unreachable"),
+        }
+    }
+}
+
+/// Emits `n` events on `threads` threads at once; the wall time from the first start to
+/// the last end.
+fn timed_chunk(dispatch: &Dispatch, shape: Shape, threads: u64, n: u64) -> Duration {
+    if threads == 1 {
+        return dispatcher::with_default(dispatch, || {
+            let start = Instant::now();
+            for i in 0..n {
+                shape.emit(i);
+            }
+            start.elapsed()
+        });
+    }
+    let barrier = Arc::new(Barrier::new(threads as usize));
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = Arc::clone(&barrier);
+                // The first thread takes the remainder, so exactly `n` events are emitted.
+                let mine = n / threads + if t == 0 { n % threads } else { 0 };
+                s.spawn(move || {
+                    dispatcher::with_default(dispatch, || {
+                        barrier.wait();
+                        let start = Instant::now();
+                        for i in 0..mine {
+                            shape.emit(i);
+                        }
+                        (start, Instant::now())
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let first = spans.iter().map(|s| s.0).min().unwrap();
+    let last = spans.iter().map(|s| s.1).max().unwrap();
+    last - first
 }
 
 fn hot_path(c: &mut Criterion) {
-    let mut group = c.benchmark_group("event");
-    group.bench_function("no_layer", |b| {
-        b.iter_custom(|iters| chunks(iters, |n| timed_chunk(tracing_subscriber::registry(), n)))
-    });
-    group.bench_function("fmt_to_sink", |b| {
-        b.iter_custom(|iters| {
-            chunks(iters, |n| {
-                let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::sink);
-                timed_chunk(tracing_subscriber::registry().with(fmt), n)
-            })
-        })
-    });
-    group.bench_function("discord_layer", |b| {
-        b.iter_custom(|iters| {
-            chunks(iters, |n| {
-                // Nothing listens on port 9 and the queue (4 x CHUNK, woken at half) never
-                // reaches its high-water mark, so the flusher sleeps through the chunk.
-                let (layer, guard) = DiscordLayer::builder()
-                    .bot_token("bench")
-                    .api_base("http://127.0.0.1:9/api/v10")
-                    .route(Class::Analytics, Destination::channel(1u64))
-                    .route(Class::Diagnostics, Destination::channel(2u64))
-                    .route(Class::Log, Destination::channel(3u64))
-                    .queue_capacity(4 * CHUNK as usize)
-                    .shutdown_timeout(Duration::ZERO)
-                    .build()
-                    .expect("valid configuration");
-                let elapsed = timed_chunk(tracing_subscriber::registry().with(layer), n);
-                drop(guard);
-                elapsed
-            })
-        })
-    });
-    group.finish();
+    let emulator = MockDiscord::start().expect("emulator starts");
+    let channel = emulator.add_channel("bench");
+    emulator.set_stalled(true);
+    for shape in [Shape::Analytics, Shape::TenFields, Shape::Error] {
+        for threads in [1u64, 2] {
+            let mut group = c.benchmark_group(format!("{}/{threads}_thread", shape.name()));
+            for setup in Setup::ALL {
+                group.bench_function(BenchmarkId::from_parameter(setup.name()), |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        let mut left = iters;
+                        while left > 0 {
+                            let n = left.min(CHUNK);
+                            let (dispatch, keep) = dispatch(setup, &emulator, channel);
+                            total += timed_chunk(&dispatch, shape, threads, n);
+                            drop(dispatch);
+                            drop(keep);
+                            left -= n;
+                        }
+                        total
+                    })
+                });
+            }
+            group.finish();
+        }
+    }
 }
 
-criterion_group!(benches, hot_path);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = hot_path
+}
 criterion_main!(benches);

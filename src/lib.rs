@@ -62,6 +62,7 @@ mod config;
 mod discord;
 mod flusher;
 mod layer;
+mod number;
 mod panic_hook;
 mod queue;
 mod record;

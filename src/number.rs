@@ -1,0 +1,116 @@
+//! Float fields written on the hot path without `fmt` when that is cheap and exact.
+//!
+//! `{:?}` on an `f64` runs the general shortest-digits algorithm, several hundred
+//! instructions for a value like `3.5`. Most floats a bot records are short decimals
+//! (latencies, ratios), and for those a few multiplications find the digits: the first
+//! `k` for which `round(v·10ᵏ) / 10ᵏ` reads back as `v` gives the shortest decimal, which
+//! is exactly what `{:?}` prints. Anything else falls back to `{:?}`.
+
+use std::fmt::Write as _;
+
+/// Most fraction digits the fast path tries.
+const MAX_FRACTION_DIGITS: usize = 6;
+
+/// 10ᵏ for `k` in `0..=MAX_FRACTION_DIGITS`, exact in `f64`.
+const POW10: [f64; MAX_FRACTION_DIGITS + 1] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
+
+/// Appends `value` as `{:?}` would.
+pub(crate) fn write_f64(out: &mut String, value: f64) {
+    if !write_short_decimal(out, value) {
+        let _ = write!(out, "{value:?}");
+    }
+}
+
+/// The fast path: `false` (nothing written) when `value` is not a short decimal in the range
+/// where `{:?}` prints plain decimals (1e-4 ≤ |v| < 1e16, or zero).
+fn write_short_decimal(out: &mut String, value: f64) -> bool {
+    let magnitude = value.abs();
+    // 2^53: below it every integer is exact, so `n` below holds the digits exactly.
+    if !(magnitude == 0.0 || (1e-4..9_007_199_254_740_992.0).contains(&magnitude)) {
+        return false;
+    }
+    for (k, &scale) in POW10.iter().enumerate() {
+        let scaled = (magnitude * scale).round();
+        if scaled >= 9_007_199_254_740_992.0 {
+            return false;
+        }
+        // Division of two exact integers is correctly rounded: this is the f64 that the
+        // decimal `scaled / 10^k` parses to.
+        if scaled / scale != magnitude {
+            continue;
+        }
+        let n = scaled as u64;
+        let divisor = 10u64.pow(k as u32);
+        if value.is_sign_negative() {
+            out.push('-');
+        }
+        let mut digits = itoa::Buffer::new();
+        out.push_str(digits.format(n / divisor));
+        out.push('.');
+        if k == 0 {
+            out.push('0');
+        } else {
+            let fraction = digits.format(n % divisor);
+            for _ in fraction.len()..k {
+                out.push('0');
+            }
+            out.push_str(fraction);
+        }
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shown(v: f64) -> String {
+        let mut s = String::new();
+        write_f64(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn common_values_print_as_debug_does() {
+        for v in [
+            3.5,
+            42.0,
+            0.0,
+            -0.0,
+            0.1,
+            0.05,
+            41.5,
+            1e15,
+            1e16,
+            1e-4,
+            1e-5,
+            123.456,
+            -7.25,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+            0.30000000000000004,
+            1.0 / 3.0,
+        ] {
+            assert_eq!(shown(v), format!("{v:?}"), "{v:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_float_prints_as_debug_does(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assert_eq!(shown(v), format!("{v:?}"));
+        }
+
+        #[test]
+        fn short_decimals_print_as_debug_does(n in -10_000_000_000i64..10_000_000_000, k in 0u32..8) {
+            let v = n as f64 / 10f64.powi(k as i32);
+            prop_assert_eq!(shown(v), format!("{v:?}"));
+        }
+    }
+}
