@@ -11,6 +11,11 @@ use std::fmt::Write as _;
 /// Most fraction digits the fast path tries.
 const MAX_FRACTION_DIGITS: usize = 6;
 
+/// 2⁵¹: while `v·10ᵏ` stays below it, `v`'s neighbours are less than half of `10⁻ᵏ` apart,
+/// so at most one `k`-digit decimal reads back as `v` (no tie for `{:?}` to break
+/// differently) and the rounding below finds it.
+const LIMIT: f64 = 2_251_799_813_685_248.0;
+
 /// 10ᵏ for `k` in `0..=MAX_FRACTION_DIGITS`, exact in `f64`.
 const POW10: [f64; MAX_FRACTION_DIGITS + 1] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6];
 
@@ -25,13 +30,12 @@ pub(crate) fn write_f64(out: &mut String, value: f64) {
 /// where `{:?}` prints plain decimals (1e-4 ≤ |v| < 1e16, or zero).
 fn write_short_decimal(out: &mut String, value: f64) -> bool {
     let magnitude = value.abs();
-    // 2^53: below it every integer is exact, so `n` below holds the digits exactly.
-    if !(magnitude == 0.0 || (1e-4..9_007_199_254_740_992.0).contains(&magnitude)) {
+    if !(magnitude == 0.0 || (1e-4..LIMIT).contains(&magnitude)) {
         return false;
     }
     for (k, &scale) in POW10.iter().enumerate() {
         let scaled = (magnitude * scale).round();
-        if scaled >= 9_007_199_254_740_992.0 {
+        if scaled >= LIMIT {
             return false;
         }
         // Division of two exact integers is correctly rounded: this is the f64 that the
@@ -88,6 +92,7 @@ mod tests {
             1e-5,
             123.456,
             -7.25,
+            -705_798_805_931_015.2,
             f64::NAN,
             f64::INFINITY,
             f64::MIN_POSITIVE,
@@ -100,6 +105,11 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn floats_in_the_fast_range_print_as_debug_does(v in -1e16f64..1e16) {
+            prop_assert_eq!(shown(v), format!("{v:?}"));
+        }
 
         #[test]
         fn any_float_prints_as_debug_does(bits in any::<u64>()) {

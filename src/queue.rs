@@ -3,9 +3,16 @@
 //!
 //! Pushing never blocks and never allocates beyond the record itself: a full queue drops
 //! the record and bumps a counter. Nothing on this path emits a tracing event.
+//!
+//! Each class queue is split into shards, one per core (at most [`MAX_SHARDS`]), and each
+//! application thread pushes to its own shard first: two threads logging at once then
+//! touch different cache lines instead of fighting over one queue's tail and counters.
+//! A full shard passes the record on to the next, so one busy thread can still use the
+//! whole capacity. The flusher merges the shards back into time order.
 
+use std::cell::Cell;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 
 use atomic_waker::AtomicWaker;
@@ -13,19 +20,150 @@ use crossbeam_queue::ArrayQueue;
 use tracing_core::Level;
 
 use crate::record::Record;
-use crate::stats::{Counters, DropReason};
+use crate::stats::{Counters, DropReason, Queued};
 use crate::Class;
 
 /// ERRORs waiting to be posted at once, all classes together. Bounded so a flood of ERRORs
 /// cannot grow memory; overflow falls back to the class queue (and is posted with the batch).
 const URGENT_CAPACITY: usize = 1024;
 
+/// Most shards a class queue is split into.
+const MAX_SHARDS: usize = 8;
+
+/// Hands each thread its home shard, round robin.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's home shard (`usize::MAX` until its first push).
+    static HOME_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+fn home_shard() -> usize {
+    HOME_SHARD.with(|home| {
+        let mut shard = home.get();
+        if shard == usize::MAX {
+            shard = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+            home.set(shard);
+        }
+        shard
+    })
+}
+
+/// One shard of a class queue, on its own cache lines.
+#[repr(align(128))]
+struct Shard {
+    records: ArrayQueue<Record>,
+    /// Records this shard accepted.
+    accepted: AtomicU64,
+    /// Set when a producer woke the flusher for this shard's high-water mark; cleared when
+    /// the flusher drains. One wake a fill, not one a push.
+    signalled: AtomicBool,
+}
+
+/// A class queue: its shards and the flusher's record of how deep it has been.
+struct ClassQueue {
+    shards: Box<[Shard]>,
+    /// Shard length at which the flusher is woken before the batch interval.
+    high_water: usize,
+    peak: AtomicU64,
+}
+
+impl ClassQueue {
+    fn new(capacity: usize, shards: usize) -> Self {
+        let shards = shards.clamp(1, capacity.max(1));
+        let per_shard = capacity.div_ceil(shards);
+        ClassQueue {
+            shards: (0..shards)
+                .map(|_| Shard {
+                    records: ArrayQueue::new(per_shard),
+                    accepted: AtomicU64::new(0),
+                    signalled: AtomicBool::new(false),
+                })
+                .collect(),
+            high_water: (per_shard / 2).max(1),
+            peak: AtomicU64::new(0),
+        }
+    }
+
+    /// Pushes to the home shard, or the next that has room; gives the record back when
+    /// every shard is full. `true` in `Ok` when the flusher should be woken.
+    fn push(&self, home: usize, mut record: Record) -> Result<bool, Record> {
+        let n = self.shards.len();
+        for i in 0..n {
+            let shard = &self.shards[(home + i) % n];
+            match shard.records.push(record) {
+                Ok(()) => {
+                    shard.accepted.fetch_add(1, Ordering::Relaxed);
+                    let wake = shard.records.len() >= self.high_water
+                        && !shard.signalled.load(Ordering::Relaxed)
+                        && !shard.signalled.swap(true, Ordering::AcqRel);
+                    return Ok(wake);
+                }
+                Err(back) => record = back,
+            }
+        }
+        Err(record)
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.records.len()).sum()
+    }
+
+    fn over_high_water(&self) -> bool {
+        self.shards
+            .iter()
+            .any(|s| s.records.len() >= self.high_water)
+    }
+
+    fn queued(&self) -> Queued {
+        let depth = self.len() as u64;
+        Queued {
+            accepted: self
+                .shards
+                .iter()
+                .map(|s| s.accepted.load(Ordering::Relaxed))
+                .sum(),
+            depth,
+            peak: self.peak.load(Ordering::Relaxed).max(depth),
+        }
+    }
+
+    /// Takes what the shards hold now, merged into time order (each shard's own order
+    /// kept, ties to the lower shard). At most one queue's worth: while producers keep
+    /// pushing, popping until empty could take without end.
+    fn drain(&self) -> Vec<Record> {
+        let depth = self.len();
+        self.peak.fetch_max(depth as u64, Ordering::Relaxed);
+        let mut runs: Vec<std::collections::VecDeque<Record>> = self
+            .shards
+            .iter()
+            .map(|s| {
+                s.signalled.store(false, Ordering::Release);
+                drain(&s.records).into()
+            })
+            .collect();
+        if runs.len() == 1 {
+            return runs.pop().map(Vec::from).unwrap_or_default();
+        }
+        let mut out = Vec::with_capacity(runs.iter().map(|r| r.len()).sum());
+        loop {
+            let next = runs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, run)| run.front().map(|r| (r.time, i)))
+                .min();
+            match next.and_then(|(_, i)| runs[i].pop_front()) {
+                Some(record) => out.push(record),
+                None => return out,
+            }
+        }
+    }
+}
+
 /// What the layer and the flusher share.
 pub(crate) struct Queues {
-    classes: [ArrayQueue<Record>; 3],
+    classes: [ClassQueue; 3],
     urgent: ArrayQueue<Record>,
-    /// Queue length at which the flusher is woken before the batch interval.
-    high_water: usize,
     wake: Wake,
     closed: AtomicBool,
     pub(crate) counters: Counters,
@@ -33,10 +171,14 @@ pub(crate) struct Queues {
 
 impl Queues {
     pub(crate) fn new(capacity: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::with_shards(capacity, cores.min(MAX_SHARDS))
+    }
+
+    fn with_shards(capacity: usize, shards: usize) -> Self {
         Queues {
-            classes: [(); 3].map(|_| ArrayQueue::new(capacity)),
+            classes: [(); 3].map(|_| ClassQueue::new(capacity, shards)),
             urgent: ArrayQueue::new(URGENT_CAPACITY.min(capacity)),
-            high_water: (capacity / 2).max(1),
             wake: Wake::default(),
             closed: AtomicBool::new(false),
             counters: Counters::default(),
@@ -46,43 +188,34 @@ impl Queues {
     /// The hot path: queue a record or count it as dropped. Never blocks.
     pub(crate) fn push(&self, mut record: Record) {
         let class = record.class;
-        let counters = self.counters.class(class);
-        counters.events.fetch_add(1, Ordering::Relaxed);
         if self.closed.load(Ordering::Acquire) {
-            counters.drop_events(DropReason::AfterShutdown, 1);
+            self.count_dropped(class, DropReason::AfterShutdown);
             return;
         }
         if record.level == Level::ERROR {
             match self.urgent.push(record) {
                 Ok(()) => {
+                    self.counters
+                        .class(class)
+                        .events
+                        .fetch_add(1, Ordering::Relaxed);
                     self.wake.wake();
                     return;
                 }
                 Err(back) => record = back,
             }
         }
-        let queue = &self.classes[class.index()];
-        match queue.push(record) {
-            Ok(()) => {
-                let depth = queue.len();
-                counters
-                    .queue_peak
-                    .fetch_max(depth as u64, Ordering::Relaxed);
-                if depth >= self.high_water {
-                    self.wake.wake();
-                }
-            }
-            Err(_dropped) => counters.drop_events(DropReason::QueueFull, 1),
+        match self.classes[class.index()].push(home_shard(), record) {
+            Ok(true) => self.wake.wake(),
+            Ok(false) => {}
+            Err(_dropped) => self.count_dropped(class, DropReason::QueueFull),
         }
     }
 
     /// The statistics, with the queues' depth now.
     pub(crate) fn stats(&self) -> crate::Stats {
-        let mut stats = self.counters.snapshot();
-        for c in &mut stats.per_class {
-            c.queue_depth = self.class_len(c.class) as u64;
-        }
-        stats
+        self.counters
+            .snapshot_with(Class::ALL.map(|c| self.classes[c.index()].queued()))
     }
 
     /// Counts an event that was seen but could not be captured.
@@ -94,7 +227,7 @@ impl Queues {
 
     /// Takes every queued record of `class`, oldest first.
     pub(crate) fn drain_class(&self, class: Class) -> Vec<Record> {
-        drain(&self.classes[class.index()])
+        self.classes[class.index()].drain()
     }
 
     /// Takes every urgent record, oldest first.
@@ -107,7 +240,7 @@ impl Queues {
     }
 
     pub(crate) fn over_high_water(&self, class: Class) -> bool {
-        self.class_len(class) >= self.high_water
+        self.classes[class.index()].over_high_water()
     }
 
     pub(crate) fn has_urgent(&self) -> bool {
@@ -172,27 +305,76 @@ impl Wake {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
     use super::*;
 
     fn info(msg: &str) -> Record {
         Record::new(Class::Log, Level::INFO, "t", msg)
     }
 
+    fn at(secs: u64) -> Record {
+        let mut r = info(&secs.to_string());
+        r.time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        r
+    }
+
+    fn messages(records: Vec<Record>) -> Vec<String> {
+        records.iter().map(|r| r.message().to_owned()).collect()
+    }
+
     #[test]
     fn full_queue_drops_and_counts() {
-        let q = Queues::new(4);
+        let q = Queues::with_shards(4, 1);
         for i in 0..100 {
             q.push(info(&i.to_string()));
         }
-        let s = q.counters.snapshot();
+        let s = q.stats();
         assert_eq!(s.events, 100);
         assert_eq!(s.class(Class::Log).dropped_for(DropReason::QueueFull), 96);
-        let kept: Vec<String> = q
-            .drain_class(Class::Log)
-            .into_iter()
-            .map(|r| r.message().to_owned())
+        assert_eq!(s.class(Class::Log).queue_depth, 4);
+        assert_eq!(messages(q.drain_class(Class::Log)), ["0", "1", "2", "3"]);
+        let s = q.stats();
+        assert_eq!(s.class(Class::Log).queue_depth, 0);
+        assert_eq!(s.class(Class::Log).queue_peak, 4);
+    }
+
+    #[test]
+    fn a_full_shard_passes_records_to_the_next() {
+        let q = Queues::with_shards(4, 2);
+        for secs in 1..=5 {
+            q.push(at(secs));
+        }
+        let s = q.stats();
+        assert_eq!(s.events, 5);
+        assert_eq!(s.class(Class::Log).dropped_for(DropReason::QueueFull), 1);
+        assert_eq!(messages(q.drain_class(Class::Log)), ["1", "2", "3", "4"]);
+    }
+
+    #[test]
+    fn shards_merge_back_into_time_order() {
+        let queue = ClassQueue::new(8, 2);
+        for (shard, secs) in [(0, 1), (1, 2), (0, 3), (1, 4), (0, 5)] {
+            assert!(queue.push(shard, at(secs)).is_ok());
+        }
+        assert_eq!(queue.shards[0].records.len(), 3);
+        assert_eq!(queue.shards[1].records.len(), 2);
+        assert_eq!(messages(queue.drain()), ["1", "2", "3", "4", "5"]);
+    }
+
+    #[test]
+    fn the_flusher_is_woken_once_a_fill() {
+        let queue = ClassQueue::new(8, 1);
+        let wakes: Vec<bool> = (0..6)
+            .map(|i| queue.push(0, at(i)).expect("room"))
             .collect();
-        assert_eq!(kept, ["0", "1", "2", "3"]);
+        // High water is half the shard (4): woken on reaching it, not again until drained.
+        assert_eq!(wakes, [false, false, false, true, false, false]);
+        assert_eq!(queue.drain().len(), 6);
+        let wakes: Vec<bool> = (0..4)
+            .map(|i| queue.push(0, at(i)).expect("room"))
+            .collect();
+        assert_eq!(wakes, [false, false, false, true]);
     }
 
     #[test]
@@ -203,6 +385,7 @@ mod tests {
         }
         assert_eq!(q.drain_urgent().len(), 2);
         assert_eq!(q.class_len(Class::Log), 1);
+        assert_eq!(q.stats().events, 3);
     }
 
     #[test]
@@ -210,11 +393,12 @@ mod tests {
         let q = Queues::new(2);
         q.close();
         q.push(info("late"));
-        let s = q.counters.snapshot();
+        let s = q.stats();
         assert_eq!(
             s.class(Class::Log).dropped_for(DropReason::AfterShutdown),
             1
         );
+        assert_eq!(s.events, 1);
         assert_eq!(q.class_len(Class::Log), 0);
     }
 }

@@ -71,6 +71,7 @@ impl fmt::Display for DropReason {
 /// The counters of one class.
 #[derive(Default)]
 pub(crate) struct ClassCounters {
+    /// Events no queue accepted (dropped as they arrived); the queues count the rest.
     pub(crate) events: AtomicU64,
     pub(crate) delivered: AtomicU64,
     pub(crate) messages: AtomicU64,
@@ -78,8 +79,6 @@ pub(crate) struct ClassCounters {
     pub(crate) retries: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
-    /// The deepest the class queue has been.
-    pub(crate) queue_peak: AtomicU64,
     /// The last error Discord (or the network) gave for this class; written by the flusher.
     pub(crate) last_error: std::sync::Mutex<Option<String>>,
     dropped: [AtomicU64; DropReason::ALL.len()],
@@ -95,6 +94,17 @@ impl ClassCounters {
     pub(crate) fn drop_events(&self, reason: DropReason, n: u64) {
         self.dropped[reason.index()].fetch_add(n, Relaxed);
     }
+}
+
+/// What a class queue reports into the statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Queued {
+    /// Events the queue accepted (the rest are counted by [`ClassCounters`]).
+    pub(crate) accepted: u64,
+    /// Records in the queue now.
+    pub(crate) depth: u64,
+    /// The deepest the queue has been.
+    pub(crate) peak: u64,
 }
 
 /// All counters, shared by the layer (events, queue drops) and the flusher (the rest).
@@ -113,20 +123,23 @@ impl Counters {
         &self.classes[class.index()]
     }
 
-    pub(crate) fn snapshot(&self) -> Stats {
+    /// The counters, with what the queues know: events they accepted, their depth now and
+    /// the deepest they have been.
+    pub(crate) fn snapshot_with(&self, queued: [Queued; 3]) -> Stats {
         let per_class = Class::ALL.map(|class| {
             let c = self.class(class);
+            let q = queued[class.index()];
             ClassStats {
                 class,
-                events: c.events.load(Relaxed),
+                events: c.events.load(Relaxed) + q.accepted,
                 delivered: c.delivered.load(Relaxed),
                 messages: c.messages.load(Relaxed),
                 requests: c.requests.load(Relaxed),
                 retries: c.retries.load(Relaxed),
                 rate_limited: c.rate_limited.load(Relaxed),
                 bytes_sent: c.bytes_sent.load(Relaxed),
-                queue_depth: 0,
-                queue_peak: c.queue_peak.load(Relaxed),
+                queue_depth: q.depth,
+                queue_peak: q.peak,
                 last_error: c.last_error.lock().ok().and_then(|l| l.clone()),
                 dropped: DropReason::ALL
                     .iter()
