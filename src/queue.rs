@@ -85,9 +85,9 @@ impl ClassQueue {
         }
     }
 
-    /// Pushes to the home shard, or the next that has room; gives the record back when
-    /// every shard is full. `true` in `Ok` when the flusher should be woken.
-    fn push(&self, home: usize, mut record: Record) -> Result<bool, Record> {
+    /// Pushes to the home shard, or the next that has room: `Some(true)` when the flusher
+    /// should be woken, `None` (the record dropped) when every shard is full.
+    fn push(&self, home: usize, mut record: Record) -> Option<bool> {
         let n = self.shards.len();
         for i in 0..n {
             let shard = &self.shards[(home + i) % n];
@@ -97,12 +97,12 @@ impl ClassQueue {
                     let wake = shard.records.len() >= self.high_water
                         && !shard.signalled.load(Ordering::Relaxed)
                         && !shard.signalled.swap(true, Ordering::AcqRel);
-                    return Ok(wake);
+                    return Some(wake);
                 }
                 Err(back) => record = back,
             }
         }
-        Err(record)
+        None
     }
 
     fn len(&self) -> usize {
@@ -206,9 +206,9 @@ impl Queues {
             }
         }
         match self.classes[class.index()].push(home_shard(), record) {
-            Ok(true) => self.wake.wake(),
-            Ok(false) => {}
-            Err(_dropped) => self.count_dropped(class, DropReason::QueueFull),
+            Some(true) => self.wake.wake(),
+            Some(false) => {}
+            None => self.count_dropped(class, DropReason::QueueFull),
         }
     }
 
@@ -355,7 +355,7 @@ mod tests {
     fn shards_merge_back_into_time_order() {
         let queue = ClassQueue::new(8, 2);
         for (shard, secs) in [(0, 1), (1, 2), (0, 3), (1, 4), (0, 5)] {
-            assert!(queue.push(shard, at(secs)).is_ok());
+            assert!(queue.push(shard, at(secs)).is_some());
         }
         assert_eq!(queue.shards[0].records.len(), 3);
         assert_eq!(queue.shards[1].records.len(), 2);
