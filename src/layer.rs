@@ -73,7 +73,10 @@ fn has_prefix(target: &str, prefix: &str) -> bool {
 }
 
 fn is_ignored(target: &str) -> bool {
-    IGNORED_CRATES.iter().any(|c| has_prefix(target, c))
+    // Most targets start with a letter no ignored crate starts with.
+    let first = target.as_bytes().first().copied();
+    IGNORED_CRATES.iter().any(|c| c.as_bytes().first().copied() == first)
+        && IGNORED_CRATES.iter().any(|c| has_prefix(target, c))
 }
 
 /// The `tracing-subscriber` layer that ships events to Discord.
@@ -178,7 +181,7 @@ impl Visit for SpanFieldWriter<'_> {
 /// Writes an event's message and fields into its record's one text buffer. Numbers skip
 /// `fmt` where that is cheaper and gives the same text: integers through `itoa`, short
 /// decimal floats through [`crate::number`].
-struct EventVisitor(Record);
+struct EventVisitor<'a>(&'a mut Record);
 
 fn is_message(field: &Field) -> bool {
     field.name() == "message"
@@ -189,14 +192,14 @@ fn is_log_metadata(field: &Field) -> bool {
     field.name().starts_with("log.")
 }
 
-impl EventVisitor {
+impl EventVisitor<'_> {
     fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
         let mut digits = itoa::Buffer::new();
         self.record_str(field, digits.format(value));
     }
 }
 
-impl Visit for EventVisitor {
+impl Visit for EventVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if is_message(field) {
             self.0.write_message(|text| text.push_str(value));
@@ -313,15 +316,14 @@ where
             return;
         }
         let capturing = CapturingGuard;
-        let mut visitor = EventVisitor(Record::capture(
+        let mut record = Record::capture(
             class,
             *meta.level(),
             target,
             value_fields(meta),
             TEXT_CAPACITY,
-        ));
-        event.record(&mut visitor);
-        let mut record = visitor.0;
+        );
+        event.record(&mut EventVisitor(&mut record));
         record.file = meta.file();
         record.line = meta.line();
         if let Some(scope) = ctx.event_scope(event) {

@@ -5,17 +5,22 @@
 //! (target, file, field names) stays `&'static str`: tracing keeps it alive forever, so
 //! capturing it costs nothing.
 //!
-//! The message and every field value share one text buffer, and field names sit in one
-//! small index beside it: capturing an event with fields costs two allocations however
-//! many fields it has (one without fields), which is most of what the hot path spends.
+//! The message and every field value share one text buffer, and field names sit in a
+//! small index beside it, inside the record for up to four fields: capturing an event costs
+//! one allocation however many fields it has (two beyond four fields). Allocation is most
+//! of what the hot path would otherwise spend.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use smallvec::SmallVec;
 use tracing_core::Level;
 
 use crate::Class;
+
+/// Field names and value ends; most events have at most four fields.
+type FieldIndex = SmallVec<[(&'static str, usize); 4]>;
 
 /// One captured tracing event.
 ///
@@ -45,7 +50,7 @@ pub struct Record {
     message_end: usize,
     /// Each field's name and where its value ends in `text` (it starts where the previous
     /// one ended).
-    fields: Vec<(&'static str, usize)>,
+    fields: FieldIndex,
 }
 
 impl Record {
@@ -68,7 +73,7 @@ impl Record {
             line: None,
             message_end: text.len(),
             text,
-            fields: Vec::new(),
+            fields: FieldIndex::new(),
         }
     }
 
@@ -91,7 +96,7 @@ impl Record {
             line: None,
             text: String::with_capacity(text),
             message_end: 0,
-            fields: Vec::with_capacity(fields),
+            fields: FieldIndex::with_capacity(fields),
         }
     }
 
@@ -176,7 +181,7 @@ impl Record {
         let mut text = String::with_capacity(self.text.len());
         text.push_str(message.as_deref().unwrap_or(self.message()));
         let message_end = text.len();
-        let mut fields = Vec::with_capacity(self.fields.len());
+        let mut fields = FieldIndex::with_capacity(self.fields.len());
         for ((name, value), new) in self.fields().zip(&values) {
             text.push_str(new.as_deref().unwrap_or(value));
             fields.push((name, text.len()));
