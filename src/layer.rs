@@ -44,10 +44,6 @@ const IGNORED_CRATES: &[&str] = &[
     "governor",
 ];
 
-/// Text bytes reserved for an event's message and values: most events fit, so the buffer is
-/// allocated once.
-const TEXT_CAPACITY: usize = 96;
-
 thread_local! {
     /// Set for the whole life of the flusher thread: nothing it emits is captured.
     static ON_FLUSHER_THREAD: Cell<bool> = const { Cell::new(false) };
@@ -75,7 +71,9 @@ fn has_prefix(target: &str, prefix: &str) -> bool {
 fn is_ignored(target: &str) -> bool {
     // Most targets start with a letter no ignored crate starts with.
     let first = target.as_bytes().first().copied();
-    IGNORED_CRATES.iter().any(|c| c.as_bytes().first().copied() == first)
+    IGNORED_CRATES
+        .iter()
+        .any(|c| c.as_bytes().first().copied() == first)
         && IGNORED_CRATES.iter().any(|c| has_prefix(target, c))
 }
 
@@ -316,12 +314,13 @@ where
             return;
         }
         let capturing = CapturingGuard;
+        let home = crate::queue::home_shard();
         let mut record = Record::capture(
             class,
             *meta.level(),
             target,
             value_fields(meta),
-            TEXT_CAPACITY,
+            self.queues.text_buffer(home),
         );
         event.record(&mut EventVisitor(&mut record));
         record.file = meta.file();
@@ -337,7 +336,7 @@ where
                 .collect();
         }
         drop(capturing);
-        self.queues.push(record);
+        self.queues.push_from(home, record);
     }
 }
 

@@ -9,6 +9,10 @@
 //! touch different cache lines instead of fighting over one queue's tail and counters.
 //! A full shard passes the record on to the next, so one busy thread can still use the
 //! whole capacity. The flusher merges the shards back into time order.
+//!
+//! The flusher hands the text buffers of records it has rendered back to the shards'
+//! spare lists, and the layer takes its next buffer from there: in a steady state the hot
+//! path does not allocate at all.
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -30,6 +34,14 @@ const URGENT_CAPACITY: usize = 1024;
 /// Most shards a class queue is split into.
 const MAX_SHARDS: usize = 8;
 
+/// Text buffers larger than this are freed rather than kept as spares, so a rare huge
+/// event does not pin its memory.
+const SPARE_MAX_CAPACITY: usize = 512;
+
+/// Text bytes reserved for a new buffer when no spare is left: most events fit, so the
+/// buffer is allocated once.
+pub(crate) const TEXT_CAPACITY: usize = 96;
+
 /// Hands each thread its home shard, round robin.
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
@@ -38,7 +50,7 @@ thread_local! {
     static HOME_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-fn home_shard() -> usize {
+pub(crate) fn home_shard() -> usize {
     HOME_SHARD.with(|home| {
         let mut shard = home.get();
         if shard == usize::MAX {
@@ -160,9 +172,16 @@ impl ClassQueue {
     }
 }
 
+/// A shard's spare text buffers, on its own cache lines.
+#[repr(align(128))]
+struct Spares(ArrayQueue<String>);
+
 /// What the layer and the flusher share.
 pub(crate) struct Queues {
     classes: [ClassQueue; 3],
+    spares: Box<[Spares]>,
+    /// Where the next recycled buffer goes, round robin.
+    next_spare: AtomicUsize,
     urgent: ArrayQueue<Record>,
     wake: Wake,
     closed: AtomicBool,
@@ -176,8 +195,15 @@ impl Queues {
     }
 
     fn with_shards(capacity: usize, shards: usize) -> Self {
+        let classes = [(); 3].map(|_| ClassQueue::new(capacity, shards));
+        let shards = classes[0].shards.len();
         Queues {
-            classes: [(); 3].map(|_| ClassQueue::new(capacity, shards)),
+            spares: (0..shards)
+                // As many spares as records: buffers stay within twice the capacity.
+                .map(|_| Spares(ArrayQueue::new(capacity.div_ceil(shards).max(1))))
+                .collect(),
+            next_spare: AtomicUsize::new(0),
+            classes,
             urgent: ArrayQueue::new(URGENT_CAPACITY.min(capacity)),
             wake: Wake::default(),
             closed: AtomicBool::new(false),
@@ -185,8 +211,37 @@ impl Queues {
         }
     }
 
-    /// The hot path: queue a record or count it as dropped. Never blocks.
-    pub(crate) fn push(&self, mut record: Record) {
+    /// An empty text buffer for the next record: a spare from the home shard or the next
+    /// one, or new.
+    pub(crate) fn text_buffer(&self, home: usize) -> String {
+        let n = self.spares.len();
+        self.spares[home % n]
+            .0
+            .pop()
+            .or_else(|| self.spares[(home + 1) % n].0.pop())
+            .unwrap_or_else(|| String::with_capacity(TEXT_CAPACITY))
+    }
+
+    /// Keeps the text buffers of rendered records as spares (the flusher's side).
+    pub(crate) fn recycle(&self, records: Vec<Record>) {
+        for record in records {
+            let mut text = record.into_text();
+            if (TEXT_CAPACITY..=SPARE_MAX_CAPACITY).contains(&text.capacity()) {
+                text.clear();
+                let i = self.next_spare.fetch_add(1, Ordering::Relaxed);
+                // A full spare list frees the buffer instead.
+                let _ = self.spares[i % self.spares.len()].0.push(text);
+            }
+        }
+    }
+
+    /// Queue a record or count it as dropped. Never blocks.
+    pub(crate) fn push(&self, record: Record) {
+        self.push_from(home_shard(), record);
+    }
+
+    /// The hot path: queue a record from a thread whose home shard is `home`.
+    pub(crate) fn push_from(&self, home: usize, mut record: Record) {
         let class = record.class;
         if self.closed.load(Ordering::Acquire) {
             self.count_dropped(class, DropReason::AfterShutdown);
@@ -205,7 +260,7 @@ impl Queues {
                 Err(back) => record = back,
             }
         }
-        match self.classes[class.index()].push(home_shard(), record) {
+        match self.classes[class.index()].push(home, record) {
             Some(true) => self.wake.wake(),
             Some(false) => {}
             None => self.count_dropped(class, DropReason::QueueFull),
@@ -375,6 +430,21 @@ mod tests {
             .map(|i| queue.push(0, at(i)).expect("room"))
             .collect();
         assert_eq!(wakes, [false, false, false, true]);
+    }
+
+    #[test]
+    fn rendered_records_give_their_text_buffers_back() {
+        let q = Queues::with_shards(8, 1);
+        let mut small = info("");
+        small.push_field("k", "v".repeat(100));
+        let mut huge = info("");
+        huge.push_field("k", "v".repeat(SPARE_MAX_CAPACITY + 1));
+        q.recycle(vec![small, huge, info("no spare: too small a buffer")]);
+        let spare = q.text_buffer(0);
+        assert!(spare.is_empty());
+        assert!(spare.capacity() >= 100 && spare.capacity() <= SPARE_MAX_CAPACITY);
+        // Only one was kept; the next buffer is new.
+        assert_eq!(q.text_buffer(0).capacity(), TEXT_CAPACITY);
     }
 
     #[test]

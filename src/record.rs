@@ -77,14 +77,14 @@ impl Record {
         }
     }
 
-    /// An empty record for the layer to fill: room for `fields` field names and `text`
-    /// bytes of message and values.
+    /// An empty record for the layer to fill: room for `fields` field names, and `text`
+    /// (empty, maybe a recycled buffer) for the message and values.
     pub(crate) fn capture(
         class: Class,
         level: Level,
         target: &'static str,
         fields: usize,
-        text: usize,
+        text: String,
     ) -> Self {
         Record {
             time: SystemTime::now(),
@@ -94,7 +94,7 @@ impl Record {
             spans: Vec::new(),
             file: None,
             line: None,
-            text: String::with_capacity(text),
+            text,
             message_end: 0,
             fields: FieldIndex::with_capacity(fields),
         }
@@ -159,6 +159,11 @@ impl Record {
     pub(crate) fn write_field(&mut self, name: &'static str, write: impl FnOnce(&mut String)) {
         write(&mut self.text);
         self.fields.push((name, self.text.len()));
+    }
+
+    /// The text buffer, for reuse once the record is rendered.
+    pub(crate) fn into_text(self) -> String {
+        self.text
     }
 
     /// The message and fields as one key: two records with equal keys have the same
@@ -263,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_message_recorded_after_fields_goes_before_them() {
-        let mut r = Record::capture(Class::Log, Level::INFO, "t", 2, 0);
+        let mut r = Record::capture(Class::Log, Level::INFO, "t", 2, String::new());
         r.write_field("a", |t| t.push('1'));
         r.write_message(|t| t.push_str("late"));
         r.write_field("b", |t| t.push('2'));

@@ -547,6 +547,7 @@ impl Flusher {
             };
             lane.push_urgent(render::render_errors(lane.class, &records, &options).messages);
         }
+        self.queues.recycle(urgent);
     }
 
     fn take_batch(&self, class: Class) {
@@ -599,6 +600,7 @@ impl Flusher {
                 .drop_events(DropReason::Blank, rendered.blank as u64);
         }
         lane.push_batch(rendered.messages);
+        self.queues.recycle(records);
     }
 
     /// Messages a batch may take before it goes as an attachment: what the destination's
