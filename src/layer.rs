@@ -326,14 +326,16 @@ where
         record.file = meta.file();
         record.line = meta.line();
         if let Some(scope) = ctx.event_scope(event) {
+            // Innermost first, then reversed in place: `from_root` would allocate a
+            // buffer of its own to walk the other way.
             record.spans = scope
-                .from_root()
                 .filter_map(|span| {
                     span.extensions()
                         .get::<SpanContext>()
                         .map(|c| Arc::clone(&c.rendered))
                 })
                 .collect();
+            record.spans.reverse();
         }
         drop(capturing);
         self.queues.push_from(home, record);

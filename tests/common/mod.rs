@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tracing_discord::mock::MockDiscord;
+use tracing_discord::mock::{MockConfig, MockDiscord};
 use tracing_discord::{Class, Destination, DiscordLayer, DiscordLayerBuilder};
 
 pub struct Setup {
@@ -16,7 +16,12 @@ pub struct Setup {
 
 impl Setup {
     pub fn new() -> Self {
-        let mock = MockDiscord::start().expect("emulator starts");
+        Self::with_config(MockConfig::default())
+    }
+
+    /// An emulator with `config` (for example without rate limits).
+    pub fn with_config(config: MockConfig) -> Self {
+        let mock = MockDiscord::start_with(config).expect("emulator starts");
         let channels = Class::ALL.map(|c| mock.add_channel(c.name()));
         Setup { mock, channels }
     }
