@@ -83,7 +83,7 @@ pub use config::{
 };
 pub use flusher::{DiscordGuard, DiscordHandle, FlushError};
 pub use layer::DiscordLayer;
-pub use record::Record;
+pub use record::{Fields, Record};
 pub use redact::{DEFAULT_SECRET_FIELDS, REDACTED};
 pub use stats::{ClassStats, DropReason, RateLimited, Stats};
 
