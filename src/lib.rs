@@ -67,6 +67,7 @@ mod queue;
 mod record;
 mod redact;
 pub mod render;
+pub mod report;
 mod stats;
 
 #[cfg(feature = "mock")]
@@ -84,6 +85,7 @@ pub use flusher::{DiscordGuard, DiscordHandle, FlushError};
 pub use layer::DiscordLayer;
 pub use record::Record;
 pub use redact::{DEFAULT_SECRET_FIELDS, REDACTED};
+pub use report::AnalyticsMode;
 pub use stats::{ClassStats, DropReason, RateLimited, Stats};
 
 /// The kind of an event, chosen by its target; each class has its own destination.
