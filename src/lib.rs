@@ -69,6 +69,7 @@ mod redact;
 pub mod render;
 pub mod report;
 mod stats;
+mod timing;
 
 #[cfg(feature = "mock")]
 pub mod mock;
@@ -78,8 +79,8 @@ use std::fmt;
 pub use check::{ChannelCheck, CheckStatus};
 pub use config::{
     ConfigError, Destination, DiscordLayerBuilder, DEFAULT_API_BASE, DEFAULT_BATCH_INTERVAL,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_BATCH_INTERVAL,
-    MAX_SHUTDOWN_TIMEOUT,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_REQUEST_TIMEOUT, DEFAULT_ROLLUP_TOP, DEFAULT_SHUTDOWN_TIMEOUT,
+    MAX_BATCH_INTERVAL, MAX_SHUTDOWN_TIMEOUT,
 };
 pub use flusher::{DiscordGuard, DiscordHandle, FlushError};
 pub use layer::DiscordLayer;
