@@ -234,7 +234,7 @@ impl Message {
                 .attachments
                 .iter()
                 .enumerate()
-                .map(|(i, a)| json!({"id": i, "filename": a.filename}))
+                .map(|(i, a)| json!({"id": i.to_string(), "filename": a.filename}))
                 .collect();
             m.insert("attachments".into(), Value::Array(list));
         }
