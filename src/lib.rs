@@ -51,6 +51,17 @@
 //! ([`DiscordLayerBuilder::capture_panics`]). [`mock::MockDiscord`] is a local Discord for
 //! tests (feature `mock`).
 //!
+//! ## Reports
+//!
+//! Spans whose target classifies as diagnostics (`#[tracing::instrument(target =
+//! "diagnostics")]`), or whose names are listed with [`DiscordLayerBuilder::timed_span`],
+//! are timed from creation to close; once per diagnostics interval a performance report
+//! gives per span name the count, p50, p95, p99 and max duration, the busy share and the
+//! ERROR count, in fixed memory (see [`report`]). Analytics can be posted as a rollup per
+//! interval instead of, or besides, one row per event ([`AnalyticsMode`],
+//! [`DiscordLayerBuilder::analytics_mode`]), and as a JSON Lines file to download
+//! ([`DiscordLayerBuilder::analytics_jsonl`]).
+//!
 //! Events of the HTTP stack (`reqwest`, `hyper`, `h2`, `rustls`, ...) and of this crate are
 //! never captured, and neither is anything emitted on the flusher thread, so the layer never
 //! feeds itself.

@@ -1,6 +1,6 @@
 //! Aggregation on the flusher thread: span timings into a performance report, analytics
 //! events into a rollup. Both use bounded memory however much flows through them, and
-//! both render through [`render`](crate::render), so every report is within Discord's
+//! both render through [`render`], so every report is within Discord's
 //! limits like any other message.
 //!
 //! - [`SpanTimings`]: per span name a fixed-size HDR histogram of durations (microseconds,
