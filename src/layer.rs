@@ -295,15 +295,7 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(name) = self
-            .timing
-            .as_ref()
-            .and(ctx.metadata(&id))
-            .map(|m| m.name())
-        else {
-            return;
-        };
-        self.with_timing_of(&id, &ctx, |t| self.queues.push_span_close(t.close(name)));
+        self.finish_timing(&id, &ctx);
     }
 
     fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: Context<'_, S>) {
@@ -389,6 +381,21 @@ impl DiscordLayer {
         if let Some(span) = ctx.span(id) {
             if let Some(timing) = span.extensions().get::<SpanTiming>() {
                 f(timing);
+            }
+        }
+    }
+
+    /// A timed span's close goes to the flusher (one lookup, as for entering).
+    fn finish_timing<S>(&self, id: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.timing.is_none() || on_flusher_thread() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            if let Some(timing) = span.extensions().get::<SpanTiming>() {
+                self.queues.push_span_close(timing.close(span.name()));
             }
         }
     }

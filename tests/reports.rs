@@ -329,3 +329,43 @@ fn rollup_intervals_post_one_rollup_each() {
     );
     assert_eq!((stats.events, stats.delivered), (3, 3));
 }
+
+#[test]
+fn a_busy_diagnostics_queue_drained_early_still_gets_its_report_each_interval() {
+    // No rate limits, so that batches go at once and the queue keeps being drained early.
+    let mock = tracing_discord::mock::MockDiscord::start_with(
+        tracing_discord::mock::MockConfig::with_unlimited_rates(),
+    )
+    .unwrap();
+    let channels = Class::ALL.map(|c| mock.add_channel(c.name()));
+    let s = Setup { mock, channels };
+    // A queue of 8 is drained at 4 (half full), far more often than the interval.
+    let (layer, guard) = s
+        .builder(Duration::from_millis(500))
+        .queue_capacity(8)
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let started = std::time::Instant::now();
+    let reported = |s: &Setup| {
+        block_lines(s, Class::Diagnostics)
+            .iter()
+            .any(|l| l.starts_with("performance · "))
+    };
+    while !reported(&s) && started.elapsed() < Duration::from_secs(5) {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..4 {
+                info_span!(target: "diagnostics", "tick").in_scope(|| {
+                    info!(target: "diagnostics", i, "busy");
+                });
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        reported(&s),
+        "no report while the queue kept being drained early"
+    );
+    let stats = guard.shutdown();
+    assert_eq!(stats.events, stats.delivered + stats.dropped);
+}

@@ -401,6 +401,9 @@ impl Flusher {
             .iter()
             .map(|l| start + self.interval(l.class))
             .collect();
+        // Reports keep their own clock: batches drained early (queue half full) restart
+        // `due`, and must not postpone the report of the interval.
+        let mut report_due = due.clone();
         // Each flush waits until as many events as existed when it was asked are settled.
         let mut flush_waiters: Vec<(std_mpsc::SyncSender<()>, u64)> = Vec::new();
         let mut next_report = self.config.self_report.map(|every| start + every);
@@ -410,9 +413,9 @@ impl Flusher {
             let next = self
                 .lanes
                 .iter()
-                .zip(&due)
+                .zip(due.iter().zip(&report_due))
                 .filter(|(lane, _)| lane.ready_for_batch())
-                .map(|(_, due)| *due)
+                .map(|(_, (due, report))| *due.min(report))
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let next = next_report.map_or(next, |r| r.min(next));
@@ -466,16 +469,22 @@ impl Flusher {
                 }
             }
             let now = Instant::now();
-            for (lane, due) in self.lanes.iter().zip(due.iter_mut()) {
+            for ((lane, due), report) in self
+                .lanes
+                .iter()
+                .zip(due.iter_mut())
+                .zip(report_due.iter_mut())
+            {
                 // Backpressure: a class is drained only when its lane has posted everything
                 // before, so a stuck Discord fills the bounded queue (and drops are counted
                 // there) instead of growing the outbox without bound.
-                let interval_end = !flush_waiters.is_empty() || now >= *due;
-                let wanted = interval_end || self.queues.over_high_water(lane.class);
+                let report_now = !flush_waiters.is_empty() || now >= *report;
+                let wanted = report_now || now >= *due || self.queues.over_high_water(lane.class);
                 if lane.ready_for_batch() && wanted {
                     self.take_batch(lane.class);
-                    if interval_end {
+                    if report_now {
                         self.take_reports(lane.class);
+                        *report = now + self.interval(lane.class);
                     }
                     *due = now + self.interval(lane.class);
                 }
