@@ -63,13 +63,14 @@ impl ReportOptions {
 }
 
 /// A duration in human units, about three significant figures: `850µs`, `12.4ms`,
-/// `1.25s`, `95s`.
+/// `1.25s`, `95.0s`, `3600s`.
 pub fn human_duration(d: Duration) -> String {
     let us = d.as_micros();
     if us < 1000 {
         return format!("{us}µs");
     }
-    let (value, unit) = if us < 1_000_000 {
+    // 999.7 ms would print as "1000ms": such values are shown in seconds.
+    let (value, unit) = if us < 999_500 {
         (us as f64 / 1000.0, "ms")
     } else {
         (d.as_secs_f64(), "s")
@@ -341,4 +342,30 @@ pub fn render_jsonl(records: &[Record], options: &ReportOptions) -> Vec<Message>
         .collect();
     label_contents(&mut messages, options.label.as_deref());
     messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_human_units_with_about_three_figures() {
+        let cases = [
+            (Duration::ZERO, "0µs"),
+            (Duration::from_nanos(999), "0µs"),
+            (Duration::from_micros(850), "850µs"),
+            (Duration::from_micros(999), "999µs"),
+            (Duration::from_micros(1000), "1.00ms"),
+            (Duration::from_micros(12_449), "12.4ms"),
+            (Duration::from_micros(250_000), "250ms"),
+            (Duration::from_micros(999_499), "999ms"),
+            (Duration::from_micros(999_700), "1.00s"),
+            (Duration::from_millis(1250), "1.25s"),
+            (Duration::from_secs(95), "95.0s"),
+            (Duration::from_secs(3600), "3600s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(human_duration(d), want, "{d:?}");
+        }
+    }
 }
