@@ -6,6 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::report::AnalyticsMode;
 use crate::{Class, DiscordGuard, DiscordLayer};
 
 /// Discord's API base, version pinned (omitting the version selects the deprecated v6).
@@ -23,6 +24,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_BATCH_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The longest shutdown timeout accepted (a day).
 pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Values of each rollup field shown, most frequent first (the rest are `other`).
+pub const DEFAULT_ROLLUP_TOP: usize = 10;
 
 /// Where the events of one class are posted.
 ///
@@ -186,7 +189,12 @@ impl fmt::Display for ConfigError {
                     v if v.ends_with("_SECS") => "a positive number of seconds (e.g. 120)",
                     "DISCORD_QUEUE_CAPACITY" | "DISCORD_MAX_INLINE_MESSAGES" => "a whole number",
                     "DISCORD_ERROR_ROLE" => "a numeric role id",
-                    "DISCORD_SUPPRESS_NOTIFICATIONS" | "DISCORD_CAPTURE_PANICS" => "true or false",
+                    "DISCORD_SUPPRESS_NOTIFICATIONS"
+                    | "DISCORD_CAPTURE_PANICS"
+                    | "DISCORD_SPAN_TIMINGS"
+                    | "DISCORD_ANALYTICS_JSONL" => "true or false",
+                    "DISCORD_ROLLUP_TOP" => "a whole number above zero",
+                    "DISCORD_ANALYTICS_MODE" => "one of lines, rollup or both",
                     "DISCORD_SKIP" => "class names separated by commas (analytics, diagnostics, log)",
                     "DISCORD_CLASSIFY" => "prefix=class pairs separated by commas (e.g. metrics=diagnostics)",
                     _ => "a valid value",
@@ -219,6 +227,51 @@ pub struct DiscordLayerBuilder {
     pub(crate) label: Option<String>,
     pub(crate) capture_panics: bool,
     pub(crate) self_report: Option<Duration>,
+    pub(crate) reports: Reports,
+}
+
+/// What the reports are made of: span timings and the analytics rollup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reports {
+    pub(crate) span_timings: bool,
+    pub(crate) timed_spans: Vec<String>,
+    pub(crate) analytics_mode: AnalyticsMode,
+    pub(crate) rollup_fields: Vec<String>,
+    pub(crate) rollup_distinct: Vec<String>,
+    pub(crate) rollup_top: usize,
+    pub(crate) analytics_jsonl: bool,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Reports {
+            span_timings: true,
+            timed_spans: Vec::new(),
+            analytics_mode: AnalyticsMode::Lines,
+            rollup_fields: Vec::new(),
+            rollup_distinct: Vec::new(),
+            rollup_top: DEFAULT_ROLLUP_TOP,
+            analytics_jsonl: false,
+        }
+    }
+}
+
+/// Adds the non-empty, trimmed names not yet in `list`.
+fn add_names<I, S>(list: &mut Vec<String>, names: I)
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    for name in names {
+        let name = name.into().trim().to_owned();
+        if !name.is_empty() && !list.contains(&name) {
+            list.push(name);
+        }
+    }
+}
+
+fn env_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl fmt::Debug for DiscordLayerBuilder {
@@ -233,6 +286,7 @@ impl fmt::Debug for DiscordLayerBuilder {
             .field("queue_capacity", &self.queue_capacity)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("label", &self.label)
+            .field("reports", &self.reports)
             .finish_non_exhaustive()
     }
 }
@@ -262,6 +316,7 @@ impl Default for DiscordLayerBuilder {
             label: None,
             capture_panics: false,
             self_report: None,
+            reports: Reports::default(),
         }
     }
 }
@@ -413,6 +468,64 @@ impl DiscordLayerBuilder {
         self
     }
 
+    /// Whether spans are timed for the performance report (default `true`): spans whose
+    /// target classifies as [`Class::Diagnostics`] (as events are classified, e.g.
+    /// `#[tracing::instrument(target = "diagnostics")]`) and spans named with
+    /// [`timed_span`](Self::timed_span), from creation to close. Each diagnostics batch
+    /// interval, one report gives per span name the count, p50, p95, p99 and max duration,
+    /// the busy share and the ERROR count (none when no span closed). Needs a diagnostics
+    /// destination; each close counts as one diagnostics event in [`Stats`](crate::Stats).
+    pub fn span_timings(mut self, on: bool) -> Self {
+        self.reports.span_timings = on;
+        self
+    }
+
+    /// Also times every span called `name`, whatever its target (see
+    /// [`span_timings`](Self::span_timings)).
+    pub fn timed_span(mut self, name: impl Into<String>) -> Self {
+        add_names(&mut self.reports.timed_spans, [name]);
+        self
+    }
+
+    /// How analytics events are posted (default [`AnalyticsMode::Lines`], a table row per
+    /// event). With [`AnalyticsMode::Rollup`] one message per batch interval counts the
+    /// events per message, the top values of each [`rollup_field`](Self::rollup_field) and
+    /// the distinct values of each [`rollup_distinct`](Self::rollup_distinct) field; the
+    /// events count as delivered when that rollup is. [`AnalyticsMode::Both`] posts both.
+    /// ERRORs are posted at once as always, and are not in the rollup.
+    pub fn analytics_mode(mut self, mode: AnalyticsMode) -> Self {
+        self.reports.analytics_mode = mode;
+        self
+    }
+
+    /// A field whose most frequent values the rollup shows (e.g. `command`, `guild`).
+    pub fn rollup_field(mut self, name: impl Into<String>) -> Self {
+        add_names(&mut self.reports.rollup_fields, [name]);
+        self
+    }
+
+    /// An id field whose distinct values the rollup counts (e.g. `user_id`): exact up to
+    /// 4096 distinct values an interval, an estimate within a few percent beyond.
+    pub fn rollup_distinct(mut self, name: impl Into<String>) -> Self {
+        add_names(&mut self.reports.rollup_distinct, [name]);
+        self
+    }
+
+    /// How many values of each rollup field are shown (default [`DEFAULT_ROLLUP_TOP`]);
+    /// the rest are summed as `other`.
+    pub fn rollup_top(mut self, n: usize) -> Self {
+        self.reports.rollup_top = n;
+        self
+    }
+
+    /// Also posts each analytics batch as a JSON Lines file (one object per event: `time`
+    /// in RFC 3339, `level`, `target`, `message`, `fields`, `spans`) to download. Off by
+    /// default. Files are cut at 8 MiB, three to a message, within Discord's upload limits.
+    pub fn analytics_jsonl(mut self, on: bool) -> Self {
+        self.reports.analytics_jsonl = on;
+        self
+    }
+
     /// Reads the environment on top of this builder; unset or empty variables leave it as
     /// it was, and a malformed one is an error naming it. The variables: `DISCORD_TOKEN`,
     /// `DISCORD_API_BASE`, `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`,
@@ -420,8 +533,12 @@ impl DiscordLayerBuilder {
     /// `DISCORD_REQUEST_TIMEOUT_SECS`, `DISCORD_MAX_INLINE_MESSAGES`, `DISCORD_ERROR_ROLE`,
     /// `DISCORD_LABEL`, `DISCORD_SUPPRESS_NOTIFICATIONS`, `DISCORD_CAPTURE_PANICS`,
     /// `DISCORD_SELF_REPORT_SECS`, `DISCORD_SECRET_FIELDS` (added to the defaults),
-    /// `DISCORD_SKIP` (classes) and `DISCORD_CLASSIFY` (`prefix=class,...`); the README
-    /// has the table.
+    /// `DISCORD_SKIP` (classes), `DISCORD_CLASSIFY` (`prefix=class,...`),
+    /// `DISCORD_SPAN_TIMINGS` (`true`/`false`), `DISCORD_TIMED_SPANS` (span names),
+    /// `DISCORD_ANALYTICS_MODE` (`lines`, `rollup` or `both`), `DISCORD_ROLLUP_FIELDS`
+    /// (field names), `DISCORD_ROLLUP_DISTINCT` (id field names), `DISCORD_ROLLUP_TOP` and
+    /// `DISCORD_ANALYTICS_JSONL` (`true`/`false`); lists are separated by commas. The
+    /// README has the table.
     pub fn with_env(mut self) -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         if let Some(token) = var("DISCORD_TOKEN") {
@@ -473,6 +590,31 @@ impl DiscordLayerBuilder {
         }
         if let Some(v) = var("DISCORD_SECRET_FIELDS") {
             self = self.secret_fields(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        }
+        if let Some(v) = var("DISCORD_SPAN_TIMINGS") {
+            self = self.span_timings(env_bool("DISCORD_SPAN_TIMINGS", &v)?);
+        }
+        if let Some(v) = var("DISCORD_TIMED_SPANS") {
+            add_names(&mut self.reports.timed_spans, env_list(&v));
+        }
+        if let Some(v) = var("DISCORD_ANALYTICS_MODE") {
+            let mode = AnalyticsMode::parse(&v).ok_or(ConfigError::InvalidEnv {
+                var: "DISCORD_ANALYTICS_MODE",
+                value: v.clone(),
+            })?;
+            self = self.analytics_mode(mode);
+        }
+        if let Some(v) = var("DISCORD_ROLLUP_FIELDS") {
+            add_names(&mut self.reports.rollup_fields, env_list(&v));
+        }
+        if let Some(v) = var("DISCORD_ROLLUP_DISTINCT") {
+            add_names(&mut self.reports.rollup_distinct, env_list(&v));
+        }
+        if let Some(v) = var("DISCORD_ROLLUP_TOP") {
+            self = self.rollup_top(env_parse("DISCORD_ROLLUP_TOP", &v)?);
+        }
+        if let Some(v) = var("DISCORD_ANALYTICS_JSONL") {
+            self = self.analytics_jsonl(env_bool("DISCORD_ANALYTICS_JSONL", &v)?);
         }
         if let Some(v) = var("DISCORD_SKIP") {
             for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -578,6 +720,12 @@ impl DiscordLayerBuilder {
                 value: "0".into(),
             });
         }
+        if self.reports.rollup_top == 0 {
+            return Err(ConfigError::InvalidSetting {
+                name: "rollup_top",
+                value: "0".into(),
+            });
+        }
         // Longest prefix first, so `analytics::internal` can override `analytics`.
         let mut prefixes = self.prefixes;
         prefixes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
@@ -597,6 +745,7 @@ impl DiscordLayerBuilder {
             label: self.label,
             capture_panics: self.capture_panics,
             self_report: self.self_report.filter(|d| !d.is_zero()),
+            reports: self.reports,
         })
     }
 }
@@ -619,6 +768,7 @@ pub(crate) struct Config {
     pub(crate) label: Option<String>,
     pub(crate) capture_panics: bool,
     pub(crate) self_report: Option<Duration>,
+    pub(crate) reports: Reports,
 }
 
 impl Config {

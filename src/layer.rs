@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record as SpanValues};
-use tracing_core::{Event, Subscriber};
+use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -21,6 +21,7 @@ use crate::flusher::DiscordHandle;
 use crate::queue::Queues;
 use crate::record::Record;
 use crate::stats::DropReason;
+use crate::timing::{SpanTiming, TimedSpans};
 use crate::{Class, ConfigError, DiscordGuard};
 
 /// Crates whose events are never captured: the HTTP stack the flusher uses (it may emit from
@@ -88,6 +89,8 @@ pub struct DiscordLayer {
     prefixes: Arc<[(String, Class)]>,
     enabled: [bool; 3],
     handle: DiscordHandle,
+    /// Which spans are timed; `None` when span timings are off.
+    timing: Option<Arc<TimedSpans>>,
 }
 
 impl fmt::Debug for DiscordLayer {
@@ -123,7 +126,14 @@ impl DiscordLayer {
             prefixes: prefixes.into(),
             enabled,
             handle,
+            timing: None,
         }
+    }
+
+    /// Turns span timings on for diagnostics spans and `timed` names.
+    pub(crate) fn with_timing(mut self, timed: Option<TimedSpans>) -> Self {
+        self.timing = timed.map(Arc::new);
+        self
     }
 
     /// A handle for statistics and flushing, usable after the layer is installed.
@@ -285,6 +295,19 @@ where
             fields,
             rendered,
         });
+        self.start_timing(&span, meta);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.with_timing_of(id, &ctx, SpanTiming::enter);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.with_timing_of(id, &ctx, SpanTiming::exit);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.finish_timing(&id, &ctx);
     }
 
     fn on_record(&self, id: &Id, values: &SpanValues<'_>, ctx: Context<'_, S>) {
@@ -304,6 +327,9 @@ where
         let target = meta.target();
         if on_flusher_thread() || is_ignored(target) {
             return;
+        }
+        if *meta.level() == Level::ERROR {
+            self.mark_timed_spans(event, &ctx);
         }
         let class = self.classify(target);
         if !self.enabled[class.index()] {
@@ -339,6 +365,70 @@ where
         }
         drop(capturing);
         self.queues.push_from(home, record);
+    }
+}
+
+/// Span timings: spans whose target classifies as diagnostics, or whose name is listed,
+/// carry a [`SpanTiming`] from creation to close; the close goes to the flusher as a small
+/// `Copy` value. Only spans with a timing pay for it (one extensions lookup otherwise).
+impl DiscordLayer {
+    fn start_timing<S>(
+        &self,
+        span: &tracing_subscriber::registry::SpanRef<'_, S>,
+        meta: &tracing_core::Metadata<'_>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(timed) = &self.timing else { return };
+        if self.classify(meta.target()) == Class::Diagnostics || timed.named(meta.name()) {
+            span.extensions_mut().insert(SpanTiming::new());
+        }
+    }
+
+    fn with_timing_of<S>(&self, id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&SpanTiming))
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.timing.is_none() || on_flusher_thread() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            if let Some(timing) = span.extensions().get::<SpanTiming>() {
+                f(timing);
+            }
+        }
+    }
+
+    /// A timed span's close goes to the flusher (one lookup, as for entering).
+    fn finish_timing<S>(&self, id: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.timing.is_none() || on_flusher_thread() {
+            return;
+        }
+        if let Some(span) = ctx.span(id) {
+            if let Some(timing) = span.extensions().get::<SpanTiming>() {
+                self.queues.push_span_close(timing.close(span.name()));
+            }
+        }
+    }
+
+    /// An ERROR marks every timed span it happened in; only ERRORs walk the scope.
+    fn mark_timed_spans<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if self.timing.is_none() {
+            return;
+        }
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(timing) = span.extensions().get::<SpanTiming>() {
+                    timing.mark_error();
+                }
+            }
+        }
     }
 }
 

@@ -51,6 +51,17 @@
 //! ([`DiscordLayerBuilder::capture_panics`]). [`mock::MockDiscord`] is a local Discord for
 //! tests (feature `mock`).
 //!
+//! ## Reports
+//!
+//! Spans whose target classifies as diagnostics (`#[tracing::instrument(target =
+//! "diagnostics")]`), or whose names are listed with [`DiscordLayerBuilder::timed_span`],
+//! are timed from creation to close; once per diagnostics interval a performance report
+//! gives per span name the count, p50, p95, p99 and max duration, the busy share and the
+//! ERROR count, in fixed memory (see [`report`]). Analytics can be posted as a rollup per
+//! interval instead of, or besides, one row per event ([`AnalyticsMode`],
+//! [`DiscordLayerBuilder::analytics_mode`]), and as a JSON Lines file to download
+//! ([`DiscordLayerBuilder::analytics_jsonl`]).
+//!
 //! Events of the HTTP stack (`reqwest`, `hyper`, `h2`, `rustls`, ...) and of this crate are
 //! never captured, and neither is anything emitted on the flusher thread, so the layer never
 //! feeds itself.
@@ -68,7 +79,9 @@ mod queue;
 mod record;
 mod redact;
 pub mod render;
+pub mod report;
 mod stats;
+mod timing;
 
 #[cfg(feature = "mock")]
 pub mod mock;
@@ -78,13 +91,14 @@ use std::fmt;
 pub use check::{ChannelCheck, CheckStatus};
 pub use config::{
     ConfigError, Destination, DiscordLayerBuilder, DEFAULT_API_BASE, DEFAULT_BATCH_INTERVAL,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_BATCH_INTERVAL,
-    MAX_SHUTDOWN_TIMEOUT,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_REQUEST_TIMEOUT, DEFAULT_ROLLUP_TOP, DEFAULT_SHUTDOWN_TIMEOUT,
+    MAX_BATCH_INTERVAL, MAX_SHUTDOWN_TIMEOUT,
 };
 pub use flusher::{DiscordGuard, DiscordHandle, FlushError};
 pub use layer::DiscordLayer;
 pub use record::{Fields, Record};
 pub use redact::{DEFAULT_SECRET_FIELDS, REDACTED};
+pub use report::AnalyticsMode;
 pub use stats::{ClassStats, DropReason, RateLimited, Stats};
 
 /// The kind of an event, chosen by its target; each class has its own destination.

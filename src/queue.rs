@@ -25,6 +25,7 @@ use tracing_core::Level;
 
 use crate::record::Record;
 use crate::stats::{Counters, DropReason, Queued};
+use crate::timing::SpanClose;
 use crate::Class;
 
 /// ERRORs waiting to be posted at once, all classes together. Bounded so a flood of ERRORs
@@ -183,6 +184,10 @@ pub(crate) struct Queues {
     /// Where the next recycled buffer goes, round robin.
     next_spare: AtomicUsize,
     urgent: ArrayQueue<Record>,
+    /// Closes of timed spans, for the performance report (see `push_span_close`).
+    spans: ArrayQueue<SpanClose>,
+    /// Set when a span close woke the flusher; cleared when it drains the closes.
+    spans_signalled: AtomicBool,
     wake: Wake,
     closed: AtomicBool,
     pub(crate) counters: Counters,
@@ -205,6 +210,8 @@ impl Queues {
             next_spare: AtomicUsize::new(0),
             classes,
             urgent: ArrayQueue::new(URGENT_CAPACITY.min(capacity)),
+            spans: ArrayQueue::new(capacity),
+            spans_signalled: AtomicBool::new(false),
             wake: Wake::default(),
             closed: AtomicBool::new(false),
             counters: Counters::default(),
@@ -313,10 +320,43 @@ impl Queues {
     }
 }
 
+/// Span timings: closes of timed spans travel in their own queue of small `Copy` values,
+/// so that a close allocates nothing. Each counts as one diagnostics event (delivered with
+/// the performance report that counts it).
+impl Queues {
+    /// Queues a span close or counts it as dropped. Never blocks.
+    pub(crate) fn push_span_close(&self, close: SpanClose) {
+        let counters = self.counters.class(Class::Diagnostics);
+        counters.events.fetch_add(1, Ordering::Relaxed);
+        if self.closed.load(Ordering::Acquire) {
+            counters.drop_events(DropReason::AfterShutdown, 1);
+            return;
+        }
+        match self.spans.push(close) {
+            Ok(()) => {
+                // Once a fill, as for records: half full wakes the flusher to drain.
+                let wake = self.spans.len() >= self.spans.capacity() / 2
+                    && !self.spans_signalled.load(Ordering::Relaxed)
+                    && !self.spans_signalled.swap(true, Ordering::AcqRel);
+                if wake {
+                    self.wake.wake();
+                }
+            }
+            Err(_) => counters.drop_events(DropReason::SpanQueueFull, 1),
+        }
+    }
+
+    /// Takes every queued span close, oldest first (at most what the queue holds now).
+    pub(crate) fn drain_span_closes(&self) -> Vec<SpanClose> {
+        self.spans_signalled.store(false, Ordering::Release);
+        drain(&self.spans)
+    }
+}
+
 /// Takes the records a queue holds now, oldest first. At most one queue's worth: while
 /// producers keep pushing, popping until empty could take without end, and what the
 /// flusher holds must stay bounded by the capacity.
-fn drain(queue: &ArrayQueue<Record>) -> Vec<Record> {
+fn drain<T>(queue: &ArrayQueue<T>) -> Vec<T> {
     let n = queue.len();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
@@ -456,6 +496,25 @@ mod tests {
         assert_eq!(q.drain_urgent().len(), 2);
         assert_eq!(q.class_len(Class::Log), 1);
         assert_eq!(q.stats().events, 3);
+    }
+
+    #[test]
+    fn a_full_span_queue_counts_closes_as_diagnostics_drops() {
+        let q = Queues::new(2);
+        let close = SpanClose {
+            name: "s",
+            busy_ns: 1,
+            idle_ns: 2,
+            error: false,
+        };
+        for _ in 0..5 {
+            q.push_span_close(close);
+        }
+        let s = q.stats();
+        let d = s.class(Class::Diagnostics);
+        assert_eq!((d.events, d.dropped_for(DropReason::SpanQueueFull)), (5, 3));
+        assert_eq!(q.drain_span_closes(), [close, close]);
+        assert_eq!(q.class_len(Class::Diagnostics), 0);
     }
 
     #[test]

@@ -28,11 +28,14 @@ pub enum DropReason {
     /// It was emitted while the layer was capturing another event on the same thread
     /// (for example by a field's `Debug` impl); capturing it would recurse.
     Reentrant,
+    /// A timed span closed while the span-timing queue was full (the flusher could not
+    /// keep up); it is missing from the performance report.
+    SpanQueueFull,
 }
 
 impl DropReason {
     /// Every reason, in index order.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::Unreachable,
@@ -41,6 +44,7 @@ impl DropReason {
         DropReason::AfterShutdown,
         DropReason::Blank,
         DropReason::Reentrant,
+        DropReason::SpanQueueFull,
     ];
 
     fn index(self) -> usize {
@@ -58,6 +62,7 @@ impl DropReason {
             DropReason::AfterShutdown => "emitted after shutdown",
             DropReason::Blank => "nothing to show",
             DropReason::Reentrant => "emitted while capturing another event",
+            DropReason::SpanQueueFull => "span timing queue full",
         }
     }
 }
@@ -171,6 +176,10 @@ impl Counters {
 ///
 /// Once the guard has shut down, `events == delivered + dropped`: every captured event was
 /// either posted in a message Discord accepted or counted as dropped with its reason.
+///
+/// The close of a timed span counts as one event of [`Class::Diagnostics`]: delivered when
+/// the performance report that counts it is, or dropped with its reason (such as
+/// [`DropReason::SpanQueueFull`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
     /// Events captured (queued or dropped), all classes.

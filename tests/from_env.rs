@@ -18,6 +18,9 @@ fn from_env_reads_the_documented_variables() {
         "DISCORD_SKIP",
         "DISCORD_CAPTURE_PANICS",
         "DISCORD_QUEUE_CAPACITY",
+        "DISCORD_ANALYTICS_MODE",
+        "DISCORD_ROLLUP_TOP",
+        "DISCORD_SPAN_TIMINGS",
     ] {
         std::env::remove_var(v);
     }
@@ -89,4 +92,38 @@ fn from_env_reads_the_documented_variables() {
         e.to_string(),
         "environment variable DISCORD_SKIP=\"metrics\" is not class names separated by commas (analytics, diagnostics, log)"
     );
+
+    std::env::remove_var("DISCORD_SKIP");
+    std::env::set_var("DISCORD_ANALYTICS_CHANNEL", "111");
+
+    // Reports: a clear error naming the variable and what it takes.
+    std::env::set_var("DISCORD_ANALYTICS_MODE", "summary");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable DISCORD_ANALYTICS_MODE=\"summary\" is not one of lines, rollup or both"
+    );
+    std::env::set_var("DISCORD_ANALYTICS_MODE", "Rollup");
+    std::env::set_var("DISCORD_ROLLUP_TOP", "ten");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable DISCORD_ROLLUP_TOP=\"ten\" is not a whole number above zero"
+    );
+    std::env::set_var("DISCORD_ROLLUP_TOP", "0");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "rollup_top = 0 is not allowed: it must be more than zero (set by the builder or its DISCORD_* variable)"
+    );
+    std::env::set_var("DISCORD_ROLLUP_TOP", "5");
+    std::env::set_var("DISCORD_SPAN_TIMINGS", "sometimes");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable DISCORD_SPAN_TIMINGS=\"sometimes\" is not true or false"
+    );
+    std::env::set_var("DISCORD_SPAN_TIMINGS", "off");
+    let (_layer, guard) = DiscordLayer::from_env().unwrap();
+    drop(guard);
 }

@@ -9,9 +9,10 @@ use serde_json::Value;
 use tracing_core::Level;
 use tracing_discord::render::escape::{unescape_code_block, unescape_markdown};
 use tracing_discord::render::{
-    block_lines, log_text, render_batch, render_errors, BatchOptions, ErrorOptions, Message,
-    CONTINUED, CONTINUES,
+    block_lines, log_text, render_batch, render_errors, render_jsonl, render_rollup,
+    render_timings, BatchOptions, ErrorOptions, Message, ReportOptions, CONTINUED, CONTINUES,
 };
+use tracing_discord::report::{Rollup, SpanTimings, TimingRow};
 use tracing_discord::{Class, Record};
 
 /// Discord's request schemas (tests/data/SOURCE), with `content` capped at the 2000 that
@@ -150,4 +151,121 @@ proptest! {
             prop_assert!(text.contains(v.trim()), "field value {:?} missing", v);
         }
     }
+
+    #[test]
+    fn performance_reports_are_valid_and_name_every_span(names in prop::collection::vec(text(), 1..120), counts_events in any::<bool>()) {
+        let rows: Vec<TimingRow> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let us = |n: u64| std::time::Duration::from_micros(n);
+                let i = i as u64;
+                TimingRow {
+                    name: name.clone(),
+                    count: i + 1,
+                    p50: us(i * 7),
+                    p95: us(i * 70_000),
+                    p99: us(i * 7_000_000),
+                    max: us(i * 70_000_000),
+                    total: us(i * 90_000_000),
+                    busy: us(i * 10_000_000),
+                    errors: i % 3,
+                }
+            })
+            .collect();
+        let options = ReportOptions { counts_events, ..ReportOptions::default() };
+        let t = std::time::SystemTime::UNIX_EPOCH;
+        let messages = render_timings(&rows, t, t, &options);
+        prop_assert!(messages.iter().all(Message::is_valid));
+        assert_schema_valid(&[&CREATE_MESSAGE, &EXECUTE_WEBHOOK], &messages);
+        let closes: u64 = rows.iter().map(|r| r.count).sum();
+        let events = if counts_events { closes as usize } else { 0 };
+        prop_assert_eq!(messages.iter().map(|m| m.events).sum::<usize>(), events);
+        let shown = unescape_code_block(&joined_lines(&messages).replace('\u{240A}', "\n"));
+        for name in &names {
+            prop_assert!(shown.contains(name.trim_end()), "span name {:?} missing", name);
+        }
+    }
+
+    #[test]
+    fn rollups_are_valid(records in prop::collection::vec(record(Class::Analytics, Level::INFO, 4), 1..40), counts_events in any::<bool>()) {
+        let fields: Vec<String> = records
+            .iter()
+            .flat_map(|r| r.fields().map(|(k, _)| k.to_owned()))
+            .take(5)
+            .collect();
+        let mut rollup = Rollup::new(fields.clone(), fields, 10);
+        records.iter().for_each(|r| rollup.add(r));
+        let summary = rollup.take_summary();
+        let options = ReportOptions { counts_events, ..ReportOptions::default() };
+        let messages = render_rollup(&summary, &options);
+        prop_assert!(messages.iter().all(Message::is_valid));
+        assert_schema_valid(&[&CREATE_MESSAGE, &EXECUTE_WEBHOOK], &messages);
+        let events = if counts_events { records.len() } else { 0 };
+        prop_assert_eq!(messages.iter().map(|m| m.events).sum::<usize>(), events);
+    }
+
+    #[test]
+    fn json_lines_hold_every_event_exactly(records in prop::collection::vec(record(Class::Analytics, Level::INFO, 6), 1..30)) {
+        let messages = render_jsonl(&records, &ReportOptions::default());
+        prop_assert!(messages.iter().all(Message::is_valid));
+        assert_schema_valid(&[&CREATE_MESSAGE, &EXECUTE_WEBHOOK], &messages);
+        prop_assert_eq!(messages.iter().map(|m| m.events).sum::<usize>(), 0);
+        let text: String = messages.iter().flat_map(|m| &m.attachments).map(|a| a.text.as_str()).collect();
+        let lines: Vec<&str> = text.lines().collect();
+        prop_assert_eq!(lines.len(), records.len());
+        for (line, r) in lines.iter().zip(&records) {
+            let v: Value = serde_json::from_str(line).unwrap();
+            prop_assert_eq!(v["message"].as_str(), Some(r.message()));
+            for (k, _) in r.fields() {
+                prop_assert_eq!(v["fields"][k].as_str(), r.field(k));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_report_of_many_long_span_names_keeps_every_limit() {
+    let mut timings = SpanTimings::with_max_names(1000);
+    let names: Vec<String> = (0..600)
+        .map(|i| match i % 3 {
+            0 => format!("span_{i}"),
+            1 => format!("{i}_{}", "long_name_".repeat(30)),
+            _ => format!("{i}_{}", "日本🎉`*_".repeat(700)),
+        })
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        for n in 0..=(i as u64 % 5) {
+            let d = std::time::Duration::from_micros(n * 997 + i as u64);
+            timings.record(name, d, d / 2, n == 4);
+        }
+    }
+    let closes = timings.closes();
+    let t = std::time::SystemTime::UNIX_EPOCH;
+    let messages = timings.take_report(t, t, &ReportOptions::default());
+    assert!(messages.len() > 1, "600 names take several messages");
+    assert!(messages.iter().all(Message::is_valid));
+    assert_schema_valid(&[&CREATE_MESSAGE, &EXECUTE_WEBHOOK], &messages);
+    assert_eq!(
+        messages.iter().map(|m| m.events as u64).sum::<u64>(),
+        closes
+    );
+    let shown = unescape_code_block(&joined_lines(&messages));
+    for name in &names {
+        assert!(shown.contains(name.as_str()), "{name} missing");
+    }
+    // Without embeds (no Embed Links) it is content only, still within the limits.
+    let mut timings = SpanTimings::with_max_names(1000);
+    for name in &names {
+        timings.record(name, Default::default(), Default::default(), false);
+    }
+    let plain = ReportOptions {
+        use_embeds: false,
+        label: Some("shard-1".into()),
+        ..ReportOptions::default()
+    };
+    let messages = timings.take_report(t, t, &plain);
+    assert!(messages
+        .iter()
+        .all(|m| m.is_valid() && m.embeds.is_empty() && m.content.starts_with("-# shard-1\n")));
 }

@@ -69,12 +69,29 @@ fn print_message(m: &Value) {
     if let Some(content) = m["content"].as_str().filter(|c| !c.is_empty()) {
         println!("{content}");
     }
-    for a in m["attachments"].as_array().into_iter().flatten() {
+    let texts = m["_attachment_texts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (i, a) in m["attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         println!(
             "[file] {} ({} bytes)",
             a["filename"].as_str().unwrap_or(""),
             a["size"]
         );
+        // Its first line, to show what the file holds.
+        if let Some(first) = texts
+            .get(i)
+            .and_then(Value::as_str)
+            .and_then(|t| t.lines().next())
+        {
+            println!("  {}", first.chars().take(400).collect::<String>());
+        }
     }
     for e in m["embeds"].as_array().into_iter().flatten() {
         if let Some(t) = e["title"].as_str() {

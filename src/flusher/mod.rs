@@ -29,7 +29,8 @@ use crate::config::{Config, Target};
 use crate::discord::Client;
 use crate::layer::{mark_flusher_thread, DiscordLayer};
 use crate::queue::Queues;
-use crate::render::{self, BatchOptions};
+use crate::render::{self, BatchOptions, ReportOptions};
+use crate::report::{Rollup, SpanTimings};
 use crate::stats::{DropReason, Stats};
 use crate::{Class, ConfigError};
 use lane::Lane;
@@ -269,12 +270,19 @@ pub(crate) fn start(config: Config) -> Result<(DiscordLayer, DiscordGuard), Conf
         .build()
         .map_err(|e| ConfigError::Spawn(e.to_string()))?;
     let enabled = config.targets.clone().map(|t| t.is_some());
+    // Timings go to the diagnostics report: without a diagnostics destination, none.
+    let timed = (config.reports.span_timings && enabled[Class::Diagnostics.index()]).then(|| {
+        crate::timing::TimedSpans {
+            names: config.reports.timed_spans.clone(),
+        }
+    });
     let layer = DiscordLayer::new(
         Arc::clone(&queues),
         config.prefixes.clone(),
         enabled,
         handle.clone(),
-    );
+    )
+    .with_timing(timed);
     let timeout = config.shutdown_timeout;
     if config.capture_panics {
         // Panics go to the Log class, or the first class that has a destination.
@@ -324,6 +332,12 @@ struct Flusher {
     /// sized to the time left before this deadline.
     closing: Cell<bool>,
     deadline: Cell<Option<Instant>>,
+    /// Span timings of the current diagnostics interval.
+    timings: RefCell<SpanTimings>,
+    /// The analytics rollup of the current interval (when its mode posts one).
+    rollup: RefCell<Rollup>,
+    /// When each class's current report interval began (wall clock, for the report).
+    report_since: [Cell<std::time::SystemTime>; 3],
 }
 
 impl Flusher {
@@ -349,8 +363,8 @@ impl Flusher {
                 Some(Rc::new(Lane::new(class, bucket)))
             })
             .collect();
+        let now = std::time::SystemTime::now();
         Flusher {
-            config,
             queues,
             client,
             lanes,
@@ -362,6 +376,14 @@ impl Flusher {
             redactor,
             closing: Cell::new(false),
             deadline: Cell::new(None),
+            timings: RefCell::new(SpanTimings::new()),
+            rollup: RefCell::new(Rollup::new(
+                config.reports.rollup_fields.clone(),
+                config.reports.rollup_distinct.clone(),
+                config.reports.rollup_top,
+            )),
+            report_since: [(); 3].map(|_| Cell::new(now)),
+            config,
         }
     }
 
@@ -379,6 +401,9 @@ impl Flusher {
             .iter()
             .map(|l| start + self.interval(l.class))
             .collect();
+        // Reports keep their own clock: batches drained early (queue half full) restart
+        // `due`, and must not postpone the report of the interval.
+        let mut report_due = due.clone();
         // Each flush waits until as many events as existed when it was asked are settled.
         let mut flush_waiters: Vec<(std_mpsc::SyncSender<()>, u64)> = Vec::new();
         let mut next_report = self.config.self_report.map(|every| start + every);
@@ -388,9 +413,9 @@ impl Flusher {
             let next = self
                 .lanes
                 .iter()
-                .zip(&due)
+                .zip(due.iter().zip(&report_due))
                 .filter(|(lane, _)| lane.ready_for_batch())
-                .map(|(_, due)| *due)
+                .map(|(_, (due, report))| *due.min(report))
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let next = next_report.map_or(next, |r| r.min(next));
@@ -407,6 +432,7 @@ impl Flusher {
                 }
             }
             self.take_urgent();
+            self.take_span_closes();
             match command {
                 None => {}
                 Some(Some(Command::Check { post_test, reply })) => {
@@ -443,15 +469,23 @@ impl Flusher {
                 }
             }
             let now = Instant::now();
-            for (lane, due) in self.lanes.iter().zip(due.iter_mut()) {
+            for ((lane, due), report) in self
+                .lanes
+                .iter()
+                .zip(due.iter_mut())
+                .zip(report_due.iter_mut())
+            {
                 // Backpressure: a class is drained only when its lane has posted everything
                 // before, so a stuck Discord fills the bounded queue (and drops are counted
                 // there) instead of growing the outbox without bound.
-                let wanted = !flush_waiters.is_empty()
-                    || now >= *due
-                    || self.queues.over_high_water(lane.class);
+                let report_now = !flush_waiters.is_empty() || now >= *report;
+                let wanted = report_now || now >= *due || self.queues.over_high_water(lane.class);
                 if lane.ready_for_batch() && wanted {
                     self.take_batch(lane.class);
+                    if report_now {
+                        self.take_reports(lane.class);
+                        *report = now + self.interval(lane.class);
+                    }
                     *due = now + self.interval(lane.class);
                 }
             }
@@ -554,6 +588,7 @@ impl Flusher {
         let Some(lane) = self.lane(class) else { return };
         let mut records = self.queues.drain_class(class);
         records.iter_mut().for_each(|r| self.redactor.apply(r));
+        let (records, files) = self.roll_up(class, records, lane);
         let now_dropped = self.queues.stats().class(class).dropped.clone();
         let mut announced = self.announced_drops[class.index()].borrow_mut();
         // Drops since the last announcement, by reason: "96 queue full, 2 rejected by Discord".
@@ -571,6 +606,7 @@ impl Flusher {
             .map(|(n, reason)| (n, reason.describe()))
             .collect();
         if records.is_empty() && fresh.is_empty() {
+            lane.push_batch(files);
             return;
         }
         *announced = now_dropped;
@@ -600,7 +636,96 @@ impl Flusher {
                 .drop_events(DropReason::Blank, rendered.blank as u64);
         }
         lane.push_batch(rendered.messages);
+        lane.push_batch(files);
         self.queues.recycle(records);
+    }
+
+    fn report_options(&self, lane: &Lane, counts_events: bool) -> ReportOptions {
+        ReportOptions {
+            suppress_notifications: self.config.suppress_notifications,
+            use_embeds: !lane.embeds_stripped(),
+            label: self.config.label.clone(),
+            counts_events,
+        }
+    }
+
+    /// Analytics records into the rollup (when the mode posts one) and the JSON Lines
+    /// file (when asked); returns the records to post as rows (none in rollup mode, where
+    /// the rollup counts them) and the file messages.
+    fn roll_up(
+        &self,
+        class: Class,
+        records: Vec<crate::Record>,
+        lane: &Lane,
+    ) -> (Vec<crate::Record>, Vec<render::Message>) {
+        let reports = &self.config.reports;
+        if class != Class::Analytics || records.is_empty() {
+            return (records, Vec::new());
+        }
+        let files = if reports.analytics_jsonl {
+            render::render_jsonl(&records, &self.report_options(lane, false))
+        } else {
+            Vec::new()
+        };
+        if reports.analytics_mode.rollup() {
+            let mut rollup = self.rollup.borrow_mut();
+            records.iter().for_each(|r| rollup.add(r));
+        }
+        if reports.analytics_mode.lines() {
+            (records, files)
+        } else {
+            // Counted by the rollup: their buffers go back to the layer now.
+            self.queues.recycle(records);
+            (Vec::new(), files)
+        }
+    }
+
+    /// Span closes into the interval's timings (they wait there for the report).
+    fn take_span_closes(&self) {
+        let closes = self.queues.drain_span_closes();
+        if closes.is_empty() {
+            return;
+        }
+        let mut timings = self.timings.borrow_mut();
+        for c in closes {
+            timings.record(
+                c.name,
+                Duration::from_nanos(c.busy_ns),
+                Duration::from_nanos(c.idle_ns),
+                c.error,
+            );
+        }
+    }
+
+    /// At the end of a class's interval: the performance report (diagnostics) or the
+    /// rollup (analytics), when there is something to report.
+    fn take_reports(&self, class: Class) {
+        let Some(lane) = self.lane(class) else { return };
+        let since = self.report_since[class.index()].replace(std::time::SystemTime::now());
+        let now = std::time::SystemTime::now();
+        match class {
+            Class::Diagnostics => {
+                let messages = self.timings.borrow_mut().take_report(
+                    since,
+                    now,
+                    &self.report_options(lane, true),
+                );
+                lane.push_batch(messages);
+            }
+            Class::Analytics if self.config.reports.analytics_mode.rollup() => {
+                let mut rollup = self.rollup.borrow_mut();
+                if rollup.events() == 0 {
+                    return;
+                }
+                let counts = !self.config.reports.analytics_mode.lines();
+                let summary = rollup.take_summary();
+                lane.push_batch(render::render_rollup(
+                    &summary,
+                    &self.report_options(lane, counts),
+                ));
+            }
+            _ => {}
+        }
     }
 
     /// Messages a batch may take before it goes as an attachment: what the destination's
@@ -632,8 +757,10 @@ impl Flusher {
         self.deadline.set(Some(deadline));
         self.queues.close();
         self.take_urgent();
+        self.take_span_closes();
         for lane in &self.lanes {
             self.take_batch(lane.class);
+            self.take_reports(lane.class);
         }
         while !self.all_idle() && Instant::now() < deadline {
             sleep(IDLE_POLL).await;

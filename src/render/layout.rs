@@ -24,8 +24,8 @@ fn level_colour(level: Level) -> &'static str {
     }
 }
 
-const RESET: &str = "\u{1b}[0m";
-const BOLD: &str = "\u{1b}[1m";
+pub(super) const RESET: &str = "\u{1b}[0m";
+pub(super) const BOLD: &str = "\u{1b}[1m";
 const NOTICE: &str = "\u{1b}[1;33m";
 /// Continuation lines of a multi-line message are indented by this, so they read as part
 /// of their event (documented, so it can be undone).
@@ -33,7 +33,7 @@ pub const CONTINUATION_INDENT: &str = "    ";
 /// A table whose title and column names are longer than this is shown as plain lines.
 const HEADER_MAX: usize = 900;
 /// A table cell wider than this does not widen its column (it overflows instead).
-const CELL_MAX: usize = 40;
+pub(super) const CELL_MAX: usize = 40;
 
 /// Level names padded to one width, so targets line up.
 pub(crate) fn level_name(level: Level) -> &'static str {
@@ -137,7 +137,7 @@ pub(crate) fn pack_lines(packer: &mut Packer, entries: &[Entry<'_>]) {
 }
 
 /// A table cell: escaped, newlines shown as `␊` so a row stays one line.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     code_block(text).replace('\n', "\u{240A}")
 }
 
@@ -263,7 +263,7 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
 }
 
 /// Cells padded to their column widths, two spaces apart, trailing spaces trimmed.
-fn join_row(cells: &[String], widths: &[usize]) -> String {
+pub(super) fn join_row(cells: &[String], widths: &[usize]) -> String {
     let mut out = String::new();
     for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
         if i > 0 {

@@ -15,19 +15,25 @@
 //!   ending `(×N, last HH:MM:SS)`;
 //! - analytics: a table per kind of event, its fields as columns;
 //! - ERRORs: a red embed each (see [`render_errors`]);
-//! - a batch larger than the channel's rate budget: a summary with the text attached.
+//! - a batch larger than the channel's rate budget: a summary with the text attached;
+//! - reports: span timings per name (count, percentiles, busy share, errors) and the
+//!   analytics rollup, as tables; analytics events as a JSON Lines attachment.
 
 mod attach;
 mod error;
 pub mod escape;
 mod layout;
 mod pack;
+mod report;
 mod time;
 
 use serde_json::{json, Map, Value};
 
 pub use layout::{log_text, CONTINUATION_INDENT};
 pub use pack::{block_lines, CONTINUED, CONTINUES};
+pub use report::{
+    human_duration, jsonl_line, render_jsonl, render_rollup, render_timings, ReportOptions,
+};
 pub use time::{clock_time, iso8601};
 
 use crate::record::Record;
@@ -228,7 +234,7 @@ impl Message {
                 .attachments
                 .iter()
                 .enumerate()
-                .map(|(i, a)| json!({"id": i, "filename": a.filename}))
+                .map(|(i, a)| json!({"id": i.to_string(), "filename": a.filename}))
                 .collect();
             m.insert("attachments".into(), Value::Array(list));
         }

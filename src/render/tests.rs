@@ -261,7 +261,7 @@ fn a_batch_over_the_rate_budget_becomes_an_attachment() {
     assert_eq!(m.events, 2000);
     assert_eq!(
         m.to_json()["attachments"],
-        json!([{"id": 0, "filename": "log-20251203-130203.txt"}])
+        json!([{"id": "0", "filename": "log-20251203-130203.txt"}])
     );
 }
 

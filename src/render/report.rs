@@ -1,0 +1,371 @@
+//! Reports a bot team reads: the performance report of span timings, the analytics rollup,
+//! and analytics events as a JSON Lines file. Packed like every batch (code blocks, then
+//! embeds, then the next message), so they keep every Discord limit however many rows or
+//! however long the names.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Map, Value};
+
+use super::attach::{FILES_PER_MESSAGE, FILE_MAX_BYTES};
+use super::layout::{cell, join_row, level_name, BOLD, CELL_MAX, RESET};
+use super::pack::Packer;
+use super::time::{clock_time, file_stamp};
+use super::{char_len, iso8601, label_contents, Attachment, Message, FLAG_SUPPRESS_NOTIFICATIONS};
+use crate::record::Record;
+use crate::report::{RollupSummary, TimingRow};
+
+/// Options of a report rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Send with `SUPPRESS_NOTIFICATIONS`.
+    pub suppress_notifications: bool,
+    /// Whether embeds may carry text (false where Discord strips them: no Embed Links).
+    pub use_embeds: bool,
+    /// Shown above each message (a shard or host name), at most 32 characters.
+    pub label: Option<String>,
+    /// Whether the report's rows count as the events they summarise (delivered when the
+    /// report is): span closes always; analytics events when only the rollup is posted.
+    pub counts_events: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            suppress_notifications: true,
+            use_embeds: true,
+            label: None,
+            counts_events: true,
+        }
+    }
+}
+
+impl ReportOptions {
+    fn packer(&self) -> Packer {
+        let flags = if self.suppress_notifications {
+            FLAG_SUPPRESS_NOTIFICATIONS
+        } else {
+            0
+        };
+        let mut packer = Packer::new(flags, self.use_embeds);
+        packer.set_label(self.label.as_deref());
+        packer
+    }
+
+    fn events(&self, n: u64) -> usize {
+        if self.counts_events {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        } else {
+            0
+        }
+    }
+}
+
+/// A duration in human units, about three significant figures: `850µs`, `12.4ms`,
+/// `1.25s`, `95.0s`, `3600s`.
+pub fn human_duration(d: Duration) -> String {
+    let us = d.as_micros();
+    if us < 1000 {
+        return format!("{us}µs");
+    }
+    // 999.7 ms would print as "1000ms": such values are shown in seconds.
+    let (value, unit) = if us < 999_500 {
+        (us as f64 / 1000.0, "ms")
+    } else {
+        (d.as_secs_f64(), "s")
+    };
+    if value < 10.0 {
+        format!("{value:.2}{unit}")
+    } else if value < 100.0 {
+        format!("{value:.1}{unit}")
+    } else {
+        format!("{value:.0}{unit}")
+    }
+}
+
+/// Column widths: the widest cell of each column, cells wider than a table cell allows
+/// overflowing rather than widening it.
+fn widths(names: &[String], table: &[Vec<String>]) -> Vec<usize> {
+    (0..names.len())
+        .map(|i| {
+            table
+                .iter()
+                .map(|row| char_len(&row[i]))
+                .chain(std::iter::once(char_len(&names[i])))
+                .filter(|w| *w <= CELL_MAX)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+fn span_of_time(from: SystemTime, to: SystemTime) -> String {
+    format!("{} to {} UTC", clock_time(from), clock_time(to))
+}
+
+/// The performance report: per span name the count, p50, p95, p99 and max duration, the
+/// share of time the spans were busy (entered) and how many saw an ERROR; rows in the
+/// given order (busiest first). `from`..`to` is the interval it covers. Each row counts
+/// its spans as events when `options.counts_events`.
+pub fn render_timings(
+    rows: &[TimingRow],
+    from: SystemTime,
+    to: SystemTime,
+    options: &ReportOptions,
+) -> Vec<Message> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let closes: u64 = rows.iter().map(|r| r.count).sum();
+    let names: Vec<String> = [
+        "span", "count", "p50", "p95", "p99", "max", "busy", "errors",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let busy = if r.total.is_zero() {
+                "-".to_owned()
+            } else {
+                format!(
+                    "{:.0}%",
+                    r.busy.as_secs_f64() * 100.0 / r.total.as_secs_f64()
+                )
+            };
+            vec![
+                cell(&r.name),
+                r.count.to_string(),
+                human_duration(r.p50),
+                human_duration(r.p95),
+                human_duration(r.p99),
+                human_duration(r.max),
+                busy,
+                r.errors.to_string(),
+            ]
+        })
+        .collect();
+    let widths = widths(&names, &table);
+    let s = if closes == 1 { "" } else { "s" };
+    let title = format!(
+        "{BOLD}performance{RESET} · {closes} span{s} closed · {}",
+        span_of_time(from, to)
+    );
+    let mut packer = options.packer();
+    packer.set_header(Some(format!("{title}\n{}", join_row(&names, &widths))));
+    for (line, row) in table.iter().zip(rows) {
+        packer.push_line(&join_row(line, &widths), options.events(row.count));
+    }
+    packer.finish()
+}
+
+/// The analytics rollup: events per message, the top values of each configured field with
+/// the rest as `other`, and distinct counts of id fields. The per-message rows count the
+/// events when `options.counts_events`.
+pub fn render_rollup(summary: &RollupSummary, options: &ReportOptions) -> Vec<Message> {
+    if summary.events == 0 {
+        return Vec::new();
+    }
+    let mut packer = options.packer();
+    let s = if summary.events == 1 { "" } else { "s" };
+    let mut title = format!(
+        "{BOLD}analytics rollup{RESET} · {} event{s}",
+        summary.events
+    );
+    if let (Some(from), Some(to)) = (summary.from, summary.to) {
+        let _ = write!(title, " · {}", span_of_time(from, to));
+    }
+    packer.push_line(&title, 0);
+    let table =
+        |packer: &mut Packer, heading: String, column: &str, rows: Vec<(String, u64, usize)>| {
+            let names = vec![column.to_owned(), "events".to_owned()];
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|(k, n, _)| vec![cell(k), n.to_string()])
+                .collect();
+            let widths = widths(&names, &cells);
+            packer.set_header(Some(format!("{heading}\n{}", join_row(&names, &widths))));
+            for (line, (_, _, events)) in cells.iter().zip(&rows) {
+                packer.push_line(&join_row(line, &widths), *events);
+            }
+            packer.set_header(None);
+        };
+    let mut rows: Vec<(String, u64, usize)> = summary
+        .messages
+        .iter()
+        .map(|(m, n)| (m.clone(), *n, options.events(*n)))
+        .collect();
+    if summary.other_messages > 0 {
+        rows.push((
+            "other".to_owned(),
+            summary.other_messages,
+            options.events(summary.other_messages),
+        ));
+    }
+    table(
+        &mut packer,
+        format!("{BOLD}events by message{RESET}"),
+        "message",
+        rows,
+    );
+    for field in &summary.fields {
+        let mut rows: Vec<(String, u64, usize)> =
+            field.top.iter().map(|(v, n)| (v.clone(), *n, 0)).collect();
+        if field.other > 0 {
+            rows.push(("other".to_owned(), field.other, 0));
+        }
+        if rows.is_empty() {
+            packer.push_line(
+                &format!("{}: no event had this field", cell(&field.field)),
+                0,
+            );
+            continue;
+        }
+        let heading = format!(
+            "{BOLD}{}{RESET} · top {} of {} value{}",
+            cell(&field.field),
+            field.top.len(),
+            field.values,
+            if field.values == 1 { "" } else { "s" }
+        );
+        table(&mut packer, heading, "value", rows);
+    }
+    for (name, n, estimated) in &summary.distinct {
+        let about = if *estimated { "about " } else { "" };
+        packer.push_line(
+            &format!("{BOLD}{}{RESET} · {about}{n} distinct", cell(name)),
+            0,
+        );
+    }
+    packer.finish()
+}
+
+/// One analytics event as a JSON object: `time` (RFC 3339, UTC), `level`, `target`,
+/// `message`, `fields` (name to value, as text) and `spans` (outermost first).
+pub fn jsonl_line(record: &Record) -> String {
+    let mut fields = Map::new();
+    for (name, value) in record.fields() {
+        // A name an event repeats keeps its first value, as `Record::field` does.
+        fields
+            .entry(name.to_owned())
+            .or_insert_with(|| Value::from(value));
+    }
+    let spans: Vec<&str> = record.spans.iter().map(|s| &**s).collect();
+    json!({
+        "time": iso8601(record.time),
+        "level": level_name(record.level).trim_end(),
+        "target": record.target,
+        "message": record.message(),
+        "fields": fields,
+        "spans": spans,
+    })
+    .to_string()
+}
+
+/// Analytics events as JSON Lines files (one object per event, see [`jsonl_line`]) with a
+/// short message: files of at most 8 MiB cut between lines, at most three a message (the
+/// limits every attachment here keeps). The messages carry no events: the rows or the
+/// rollup posted beside them count those.
+pub fn render_jsonl(records: &[Record], options: &ReportOptions) -> Vec<Message> {
+    let Some(first) = records.first() else {
+        return Vec::new();
+    };
+    let mut files: Vec<String> = vec![String::new()];
+    for r in records {
+        let mut line = jsonl_line(r);
+        line.push('\n');
+        let current = files.last_mut().expect("files is never empty");
+        if !current.is_empty() && current.len() + line.len() > FILE_MAX_BYTES {
+            files.push(String::new());
+        }
+        // Only a single event over 8 MiB is cut (at a character boundary) across files.
+        let mut rest = line.as_str();
+        while !rest.is_empty() {
+            let current = files.last_mut().expect("files is never empty");
+            let mut cut = rest.len().min(FILE_MAX_BYTES - current.len());
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            current.push_str(&rest[..cut]);
+            rest = &rest[cut..];
+            if !rest.is_empty() {
+                files.push(String::new());
+            }
+        }
+    }
+    let stamp = file_stamp(first.time);
+    let total = files.len();
+    let flags = if options.suppress_notifications {
+        FLAG_SUPPRESS_NOTIFICATIONS
+    } else {
+        0
+    };
+    let s = if records.len() == 1 { "" } else { "s" };
+    let summary = format!(
+        "**analytics** · {} event{s} as JSON Lines (one object per event)",
+        records.len()
+    );
+    let chunks: Vec<&[String]> = files.chunks(FILES_PER_MESSAGE).collect();
+    let parts = chunks.len();
+    let mut messages: Vec<Message> = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut content = summary.clone();
+            if parts > 1 {
+                let _ = write!(content, " (part {}/{parts})", i + 1);
+            }
+            let attachments = chunk
+                .iter()
+                .enumerate()
+                .map(|(j, text)| {
+                    let n = i * FILES_PER_MESSAGE + j + 1;
+                    let filename = if total == 1 {
+                        format!("analytics-{stamp}.jsonl")
+                    } else {
+                        format!("analytics-{stamp}-{n}of{total}.jsonl")
+                    };
+                    Attachment {
+                        filename,
+                        text: text.clone(),
+                    }
+                })
+                .collect();
+            Message {
+                content,
+                attachments,
+                flags,
+                ..Message::default()
+            }
+        })
+        .collect();
+    label_contents(&mut messages, options.label.as_deref());
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_human_units_with_about_three_figures() {
+        let cases = [
+            (Duration::ZERO, "0µs"),
+            (Duration::from_nanos(999), "0µs"),
+            (Duration::from_micros(850), "850µs"),
+            (Duration::from_micros(999), "999µs"),
+            (Duration::from_micros(1000), "1.00ms"),
+            (Duration::from_micros(12_449), "12.4ms"),
+            (Duration::from_micros(250_000), "250ms"),
+            (Duration::from_micros(999_499), "999ms"),
+            (Duration::from_micros(999_700), "1.00s"),
+            (Duration::from_millis(1250), "1.25s"),
+            (Duration::from_secs(95), "95.0s"),
+            (Duration::from_secs(3600), "3600s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(human_duration(d), want, "{d:?}");
+        }
+    }
+}
