@@ -97,7 +97,7 @@ pub use config::{
 pub use flusher::{DiscordGuard, DiscordHandle, FlushError};
 pub use layer::DiscordLayer;
 pub use record::{Fields, Record};
-pub use redact::{DEFAULT_SECRET_FIELDS, REDACTED};
+pub use redact::{Redactor, DEFAULT_SECRET_FIELDS, REDACTED};
 pub use report::AnalyticsMode;
 pub use stats::{ClassStats, DropReason, RateLimited, Stats};
 

@@ -21,9 +21,13 @@ pub const DEFAULT_SECRET_FIELDS: &[&str] = &[
     "apikey",
 ];
 
-/// Redacts secrets in records.
+/// Redacts secrets in records: what the flusher runs on every record before rendering.
+///
+/// Public so that tools and benchmarks that feed [`render`](crate::render) directly can
+/// treat records as the flusher does; a layer makes its own from its configuration
+/// ([`secret_fields`](crate::DiscordLayerBuilder::secret_fields) and every token).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Redactor {
+pub struct Redactor {
     /// Lower-case parts of field names that mark a secret.
     pub(crate) names: Vec<String>,
     /// Exact secrets to scrub from any text (the bot token, webhook tokens).
@@ -31,6 +35,29 @@ pub(crate) struct Redactor {
 }
 
 impl Redactor {
+    /// A redactor for values of fields whose names contain one of `secret_fields` (ASCII
+    /// case-insensitively; for example [`DEFAULT_SECRET_FIELDS`]) and for every occurrence
+    /// of each of `secrets` (exact text, such as a bot token; secrets shorter than 8 bytes
+    /// are ignored so that short strings cannot blank out ordinary text). Empty names are
+    /// ignored.
+    pub fn new<N, S>(
+        secret_fields: impl IntoIterator<Item = N>,
+        secrets: impl IntoIterator<Item = S>,
+    ) -> Self
+    where
+        N: AsRef<str>,
+        S: Into<String>,
+    {
+        Redactor {
+            names: secret_fields
+                .into_iter()
+                .map(|n| n.as_ref().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            secrets: secrets.into_iter().map(Into::into).collect(),
+        }
+    }
+
     fn scrub(&self, text: &str) -> Option<String> {
         let mut out: Option<String> = None;
         for s in self.secrets.iter().filter(|s| s.len() >= 8) {
@@ -47,8 +74,8 @@ impl Redactor {
         self.names.iter().any(|n| name.contains(n.as_str()))
     }
 
-    /// Redacts one record in place.
-    pub(crate) fn apply(&self, record: &mut Record) {
+    /// Redacts one record in place: the message, field values and span texts.
+    pub fn apply(&self, record: &mut Record) {
         record.rewrite(|name, value| match name {
             Some(name) if self.is_secret_name(name) => Some(REDACTED.to_owned()),
             _ => self.scrub(value),
