@@ -1,15 +1,16 @@
 //! How a batch reads: compact coloured lines for logs and diagnostics, tables for
 //! analytics, identical events collapsed into one line with a count.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry as Slot, HashMap};
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use tracing_core::Level;
 
-use super::escape::code_block;
+use super::escape::push_code_block;
+use super::hash::FastState;
 use super::pack::Packer;
-use super::time::clock_time;
+use super::time::push_clock_time;
 use crate::record::Record;
 
 /// ANSI colour of a level in Discord's `ansi` code blocks (30 grey, 31 red, 32 green,
@@ -30,10 +31,16 @@ const NOTICE: &str = "\u{1b}[1;33m";
 /// Continuation lines of a multi-line message are indented by this, so they read as part
 /// of their event (documented, so it can be undone).
 pub const CONTINUATION_INDENT: &str = "    ";
+/// What a newline of user text becomes in a log line: itself, then the indent.
+const LOG_NEWLINE: &str = "\n    ";
+/// What a newline of user text becomes in a table cell, so that a row stays one line.
+const CELL_NEWLINE: &str = "\u{240A}";
 /// A table whose title and column names are longer than this is shown as plain lines.
 const HEADER_MAX: usize = 900;
 /// A table cell wider than this does not widen its column (it overflows instead).
 pub(super) const CELL_MAX: usize = 40;
+/// `CELL_MAX` spaces: the most padding a cell takes.
+const PADDING: &str = "                                        ";
 
 /// Level names padded to one width, so targets line up.
 pub(crate) fn level_name(level: Level) -> &'static str {
@@ -64,17 +71,19 @@ type Identity<'a> = (
 /// Collapses identical events (same level, target, message, fields and spans) into their
 /// first occurrence, keeping the order of first occurrences.
 pub(crate) fn collapse<'a>(records: &[&'a Record]) -> Vec<Entry<'a>> {
-    let mut index: HashMap<Identity<'a>, usize> = HashMap::with_capacity(records.len());
+    let mut index: HashMap<Identity<'a>, usize, FastState> =
+        HashMap::with_capacity_and_hasher(records.len(), FastState::new());
     let mut entries: Vec<Entry<'a>> = Vec::with_capacity(records.len());
     for r in records.iter().copied() {
         let key = (r.level, r.target, r.text_key(), r.spans.as_slice());
-        match index.get(&key) {
-            Some(&i) => {
-                entries[i].count += 1;
-                entries[i].last = r.time;
+        match index.entry(key) {
+            Slot::Occupied(i) => {
+                let entry = &mut entries[*i.get()];
+                entry.count += 1;
+                entry.last = r.time;
             }
-            None => {
-                index.insert(key, entries.len());
+            Slot::Vacant(slot) => {
+                slot.insert(entries.len());
                 entries.push(Entry {
                     record: r,
                     count: 1,
@@ -88,40 +97,45 @@ pub(crate) fn collapse<'a>(records: &[&'a Record]) -> Vec<Entry<'a>> {
 
 /// User text for a log line: escaped, continuation lines indented.
 pub fn log_text(text: &str) -> String {
-    code_block(text).replace('\n', &format!("\n{CONTINUATION_INDENT}"))
+    let mut out = String::with_capacity(text.len());
+    push_code_block(&mut out, text, LOG_NEWLINE);
+    out
 }
 
-/// The suffix of a collapsed line: ` (×37, last 13:04:10)`.
-fn repeat_suffix(entry: &Entry<'_>) -> String {
+/// Appends the suffix of a collapsed line: ` (×37, last 13:04:10)`.
+fn push_repeat_suffix(out: &mut String, entry: &Entry<'_>) {
     if entry.count > 1 {
-        format!(" (×{}, last {})", entry.count, clock_time(entry.last))
-    } else {
-        String::new()
+        let _ = write!(out, " (×{}, last ", entry.count);
+        push_clock_time(out, entry.last);
+        out.push(')');
     }
 }
 
-/// `HH:MM:SS LEVEL target: span: span: message k=v k=v`, the level coloured.
-pub(crate) fn log_line(entry: &Entry<'_>) -> String {
+/// Writes `HH:MM:SS LEVEL target: span: span: message k=v k=v`, the level coloured, into
+/// `out` (cleared first).
+pub(crate) fn write_log_line(out: &mut String, entry: &Entry<'_>) {
     let r = entry.record;
-    let mut out = String::with_capacity(64 + r.message().len());
-    let _ = write!(
-        out,
-        "{} {}{}{RESET} {}: ",
-        clock_time(r.time),
-        level_colour(r.level),
-        level_name(r.level),
-        log_text(r.target)
-    );
+    out.clear();
+    push_clock_time(out, r.time);
+    out.push(' ');
+    out.push_str(level_colour(r.level));
+    out.push_str(level_name(r.level));
+    out.push_str(RESET);
+    out.push(' ');
+    push_code_block(out, r.target, LOG_NEWLINE);
+    out.push_str(": ");
     for span in &r.spans {
-        out.push_str(&log_text(span));
+        push_code_block(out, span, LOG_NEWLINE);
         out.push_str(": ");
     }
-    out.push_str(&log_text(r.message()));
+    push_code_block(out, r.message(), LOG_NEWLINE);
     for (k, v) in r.fields() {
-        let _ = write!(out, " {}={}", log_text(k), log_text(v));
+        out.push(' ');
+        push_code_block(out, k, LOG_NEWLINE);
+        out.push('=');
+        push_code_block(out, v, LOG_NEWLINE);
     }
-    out.push_str(&repeat_suffix(entry));
-    out
+    push_repeat_suffix(out, entry);
 }
 
 /// A drop notice line, bold yellow.
@@ -131,101 +145,191 @@ pub(crate) fn notice_line(text: &str) -> String {
 
 /// Logs and diagnostics: one line an entry.
 pub(crate) fn pack_lines(packer: &mut Packer, entries: &[Entry<'_>]) {
+    let mut line = String::new();
     for entry in entries {
-        packer.push_line(&log_line(entry), entry.count);
+        write_log_line(&mut line, entry);
+        packer.push_line(&line, entry.count);
     }
 }
 
-/// A table cell: escaped, newlines shown as `␊` so a row stays one line.
+/// Appends a table cell: escaped, newlines shown as `␊` so a row stays one line.
+fn push_cell(out: &mut String, text: &str) {
+    push_code_block(out, text, CELL_NEWLINE);
+}
+
+/// A table cell as a string (for the reports' tables; batches use [`Table`]).
 pub(super) fn cell(text: &str) -> String {
-    code_block(text).replace('\n', "\u{240A}")
+    let mut out = String::with_capacity(text.len());
+    push_cell(&mut out, text);
+    out
+}
+
+/// The cells of one table, row by row (the column names first), in one text buffer: each
+/// cell is where it lies in `text` and how many characters it has. Reused from table to
+/// table, so a batch's tables cost a few allocations, not several per cell.
+#[derive(Default)]
+struct Table {
+    text: String,
+    /// `(start, end, characters)` of each cell, `columns` to a row.
+    cells: Vec<(usize, usize, usize)>,
+    columns: usize,
+}
+
+impl Table {
+    fn clear(&mut self, columns: usize) {
+        self.text.clear();
+        self.cells.clear();
+        self.columns = columns;
+    }
+
+    /// Ends the cell that `text` grew by since `start`.
+    fn end_cell(&mut self, start: usize) {
+        let chars = super::char_len(&self.text[start..]);
+        self.cells.push((start, self.text.len(), chars));
+    }
+
+    fn push_str(&mut self, text: &str) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.end_cell(start);
+    }
+
+    fn rows(&self) -> std::slice::Chunks<'_, (usize, usize, usize)> {
+        self.cells.chunks(self.columns.max(1))
+    }
+
+    /// Column widths: the widest cell of each column up to [`CELL_MAX`] characters (a wider
+    /// cell overflows instead).
+    fn widths(&self) -> Vec<usize> {
+        let mut widths = vec![0; self.columns];
+        for row in self.rows() {
+            for (w, &(_, _, chars)) in widths.iter_mut().zip(row) {
+                if chars <= CELL_MAX && chars > *w {
+                    *w = chars;
+                }
+            }
+        }
+        widths
+    }
+
+    /// Writes row `row` into `out` (cleared first): cells padded to their column widths,
+    /// two spaces apart, trailing spaces trimmed.
+    fn write_row(&self, out: &mut String, row: &[(usize, usize, usize)], widths: &[usize]) {
+        out.clear();
+        for (i, (&(start, end, chars), &w)) in row.iter().zip(widths).enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(&self.text[start..end]);
+            // Widths are at most CELL_MAX, so the padding is a slice of PADDING.
+            out.push_str(&PADDING[..w.saturating_sub(chars)]);
+        }
+        out.truncate(out.trim_end().len());
+    }
+}
+
+/// Cells padded to their column widths, two spaces apart, trailing spaces trimmed (for the
+/// reports' tables; batches use [`Table::write_row`]).
+pub(super) fn join_row(cells: &[String], widths: &[usize]) -> String {
+    let mut out = String::new();
+    for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            out.push_str("  ");
+        }
+        out.push_str(c);
+        for _ in super::char_len(c)..*w {
+            out.push(' ');
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
 }
 
 /// Analytics: one table per kind of event (same target, level and message), in order of
 /// first appearance; a row an entry; columns are the time and the union of field names.
 pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
-    let mut order: Vec<(Level, &str, &str)> = Vec::new();
-    let mut groups: HashMap<(Level, &str, &str), Vec<&Entry<'_>>> = HashMap::new();
+    let mut kinds: Vec<Vec<&Entry<'_>>> = Vec::new();
+    let mut index: HashMap<(Level, &str, &str), usize, FastState> =
+        HashMap::with_hasher(FastState::new());
     for e in entries {
         let key = (e.record.level, e.record.target, e.record.message());
-        groups
-            .entry(key)
-            .or_insert_with(|| {
-                order.push(key);
-                Vec::new()
-            })
-            .push(e);
+        let i = *index.entry(key).or_insert_with(|| {
+            kinds.push(Vec::new());
+            kinds.len() - 1
+        });
+        kinds[i].push(e);
     }
-    for key in order {
-        let rows = &groups[&key];
-        let (level, target, message) = key;
+    let mut table = Table::default();
+    let mut columns: Vec<(&'static str, usize)> = Vec::new();
+    let mut keyed: Vec<((&'static str, usize), &str)> = Vec::new();
+    let mut line = String::new();
+    for rows in &kinds {
+        let first = rows[0].record;
+        let (level, target, message) = (first.level, first.target, first.message());
         // A column per field name; a name an event repeats gets a column per occurrence.
-        let mut columns: Vec<(&'static str, usize)> = Vec::new();
+        columns.clear();
         for e in rows {
-            for key in occurrences(e.record) {
-                if !columns.contains(&key) {
-                    columns.push(key);
+            occurrences(e.record, &mut keyed);
+            for (key, _) in &keyed {
+                if !columns.contains(key) {
+                    columns.push(*key);
                 }
             }
         }
         let with_spans = rows.iter().any(|e| !e.record.spans.is_empty());
         let with_count = rows.iter().any(|e| e.count > 1);
         let events: usize = rows.iter().map(|e| e.count).sum();
-        // Cells, row by row: time, fields..., [context], [count].
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|e| {
-                let mut row = vec![clock_time(e.record.time)];
-                let keyed: Vec<((&str, usize), &str)> = occurrences(e.record)
-                    .into_iter()
-                    .zip(e.record.fields().map(|(_, v)| v))
-                    .collect();
-                for c in &columns {
-                    let v = keyed
-                        .iter()
-                        .find(|(k, _)| k == c)
-                        .map_or("-".to_owned(), |(_, v)| cell(v));
-                    row.push(v);
-                }
-                if with_spans {
-                    let spans: Vec<String> = e.record.spans.iter().map(|s| cell(s)).collect();
-                    row.push(if spans.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        spans.join(" > ")
-                    });
-                }
-                if with_count {
-                    row.push(format!("×{}", e.count));
-                }
-                row
-            })
-            .collect();
-        let mut names: Vec<String> = vec!["time".to_owned()];
-        names.extend(columns.iter().map(|(name, nth)| {
-            if *nth == 0 {
-                cell(name)
-            } else {
-                format!("{}#{}", cell(name), nth + 1)
+        table.clear(1 + columns.len() + usize::from(with_spans) + usize::from(with_count));
+        // The column names: time, fields..., [context], [count].
+        table.push_str("time");
+        for (name, nth) in &columns {
+            let start = table.text.len();
+            push_cell(&mut table.text, name);
+            if *nth > 0 {
+                let _ = write!(table.text, "#{}", nth + 1);
             }
-        }));
+            table.end_cell(start);
+        }
         if with_spans {
-            names.push("context".to_owned());
+            table.push_str("context");
         }
         if with_count {
-            names.push("count".to_owned());
+            table.push_str("count");
         }
-        let widths: Vec<usize> = (0..names.len())
-            .map(|i| {
-                table
-                    .iter()
-                    .map(|row| super::char_len(&row[i]))
-                    .chain(std::iter::once(super::char_len(&names[i])))
-                    .filter(|w| *w <= CELL_MAX)
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
+        // The cells, row by row, in the same order.
+        for e in rows {
+            let start = table.text.len();
+            push_clock_time(&mut table.text, e.record.time);
+            table.end_cell(start);
+            occurrences(e.record, &mut keyed);
+            for c in &columns {
+                let start = table.text.len();
+                match keyed.iter().find(|(k, _)| k == c) {
+                    Some((_, v)) => push_cell(&mut table.text, v),
+                    None => table.text.push('-'),
+                }
+                table.end_cell(start);
+            }
+            if with_spans {
+                let start = table.text.len();
+                if e.record.spans.is_empty() {
+                    table.text.push('-');
+                }
+                for (i, span) in e.record.spans.iter().enumerate() {
+                    if i > 0 {
+                        table.text.push_str(" > ");
+                    }
+                    push_cell(&mut table.text, span);
+                }
+                table.end_cell(start);
+            }
+            if with_count {
+                let start = table.text.len();
+                let _ = write!(table.text, "×{}", e.count);
+                table.end_cell(start);
+            }
+        }
+        let widths = table.widths();
         let title_message = if message.trim().is_empty() {
             "(no message)"
         } else {
@@ -246,44 +350,46 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
             cell(title_message),
             cell(target)
         );
-        let header = format!("{title}\n{}", join_row(&names, &widths));
+        let mut table_rows = table.rows();
+        let names = table_rows.next().unwrap_or_default();
+        table.write_row(&mut line, names, &widths);
+        let header = format!("{title}\n{line}");
         if super::char_len(&header) > HEADER_MAX {
             // Too wide to read as a table (and to repeat in every block): plain lines.
             for e in rows {
-                packer.push_line(&log_line(e), e.count);
+                write_log_line(&mut line, e);
+                packer.push_line(&line, e.count);
             }
             continue;
         }
         packer.set_header(Some(header));
-        for (row, e) in table.iter().zip(rows) {
-            packer.push_line(&join_row(row, &widths), e.count);
+        for (row, e) in table_rows.zip(rows) {
+            table.write_row(&mut line, row, &widths);
+            packer.push_line(&line, e.count);
         }
         packer.set_header(None);
     }
 }
 
-/// Cells padded to their column widths, two spaces apart, trailing spaces trimmed.
-pub(super) fn join_row(cells: &[String], widths: &[usize]) -> String {
-    let mut out = String::new();
-    for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-        if i > 0 {
-            out.push_str("  ");
-        }
-        out.push_str(c);
-        for _ in super::char_len(c)..*w {
-            out.push(' ');
-        }
+/// Each field's name with how many times the name came before it in the same event, and
+/// its value, into `out` (cleared first).
+fn occurrences<'a>(record: &'a Record, out: &mut Vec<((&'static str, usize), &'a str)>) {
+    out.clear();
+    for (name, value) in record.fields() {
+        let nth = out.iter().filter(|((n, _), _)| *n == name).count();
+        out.push(((name, nth), value));
     }
-    out.truncate(out.trim_end().len());
-    out
 }
 
-/// Each field's name with how many times the name came before it in the same event.
-fn occurrences(record: &Record) -> Vec<(&'static str, usize)> {
-    let names: Vec<&'static str> = record.fields().map(|(name, _)| name).collect();
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (*name, names[..i].iter().filter(|n| *n == name).count()))
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newline_replacements_match_the_documented_indent() {
+        assert_eq!(LOG_NEWLINE, format!("\n{CONTINUATION_INDENT}"));
+        assert_eq!(PADDING, " ".repeat(CELL_MAX));
+        assert_eq!(log_text("a\nb``c"), "a\n    b`\u{200B}`c");
+        assert_eq!(cell("a\nb"), "a\u{240A}b");
+    }
 }

@@ -22,6 +22,7 @@
 mod attach;
 mod error;
 pub mod escape;
+mod hash;
 mod layout;
 mod pack;
 mod report;

@@ -48,6 +48,8 @@ pub(crate) struct Packer {
     embed_total: usize,
     /// Repeated at the top of a new block while set (a table's title and column names).
     header: Option<String>,
+    /// Characters of `header` plus its newline (0 without one); asked for every line.
+    header_len: usize,
     /// The header was just set and has not been written yet.
     header_pending: bool,
 }
@@ -70,6 +72,7 @@ impl Packer {
             body_len: 0,
             embed_total: 0,
             header: None,
+            header_len: 0,
             header_pending: false,
         }
     }
@@ -83,6 +86,7 @@ impl Packer {
     pub(crate) fn set_header(&mut self, header: Option<String>) {
         // The table layout keeps headers short (see layout::HEADER_MAX).
         self.header = header.filter(|h| char_len(h) <= PIECE_MAX / 2);
+        self.header_len = self.header.as_deref().map_or(0, |h| char_len(h) + 1);
         self.header_pending = self.header.is_some();
     }
 
@@ -122,7 +126,7 @@ impl Packer {
     }
 
     fn header_len(&self) -> usize {
-        self.header.as_deref().map_or(0, |h| char_len(h) + 1)
+        self.header_len
     }
 
     fn push_unit(&mut self, unit: &str, len: usize, events: usize, header_allowed: bool) {

@@ -46,8 +46,28 @@ fn parts(time: SystemTime) -> Parts {
 
 /// `HH:MM:SS` in UTC.
 pub fn clock_time(time: SystemTime) -> String {
-    let p = parts(time);
-    format!("{:02}:{:02}:{:02}", p.h, p.mi, p.s)
+    let mut out = String::with_capacity(8);
+    push_clock_time(&mut out, time);
+    out
+}
+
+/// Appends [`clock_time`]`(time)` to `out`, without `format!` (it runs for every line).
+pub(crate) fn push_clock_time(out: &mut String, time: SystemTime) {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let rem = (secs % 86_400) as u32;
+    for (i, n) in [rem / 3600, rem / 60 % 60, rem % 60]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(':');
+        }
+        out.push(char::from(b'0' + (n / 10) as u8));
+        out.push(char::from(b'0' + (n % 10) as u8));
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, for attachments (which outlive the day).
