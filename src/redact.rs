@@ -58,34 +58,122 @@ impl Redactor {
         }
     }
 
+    /// The secrets long enough to scrub.
+    fn scrubbed(&self) -> impl Iterator<Item = &str> {
+        self.secrets
+            .iter()
+            .map(String::as_str)
+            .filter(|s| s.len() >= SECRET_MIN)
+    }
+
+    /// Whether any secret occurs in `text`.
+    fn holds_secret(&self, text: &str) -> bool {
+        self.scrubbed().any(|s| contains(text, s))
+    }
+
     fn scrub(&self, text: &str) -> Option<String> {
         let mut out: Option<String> = None;
-        for s in self.secrets.iter().filter(|s| s.len() >= 8) {
+        for s in self.scrubbed() {
             let current = out.as_deref().unwrap_or(text);
-            if current.contains(s.as_str()) {
-                out = Some(current.replace(s.as_str(), REDACTED));
+            if contains(current, s) {
+                out = Some(current.replace(s, REDACTED));
             }
         }
         out
     }
 
     fn is_secret_name(&self, name: &str) -> bool {
-        let name = name.to_ascii_lowercase();
-        self.names.iter().any(|n| name.contains(n.as_str()))
+        self.names
+            .iter()
+            .any(|n| contains_ignore_ascii_case(name, n))
     }
 
     /// Redacts one record in place: the message, field values and span texts.
     pub fn apply(&self, record: &mut Record) {
-        record.rewrite(|name, value| match name {
-            Some(name) if self.is_secret_name(name) => Some(REDACTED.to_owned()),
-            _ => self.scrub(value),
-        });
-        for span in &mut record.spans {
-            if let Some(clean) = self.scrub(span) {
-                *span = Arc::from(clean);
+        self.apply_all(std::slice::from_mut(record));
+    }
+
+    /// Redacts every record of a batch in place, as [`apply`](Self::apply) does one.
+    ///
+    /// Most records hold no secret: they are looked at without allocating and left as
+    /// they are. Field names are `&'static str` of a few call sites, so whether a name is
+    /// a secret's is decided once per name and batch, not once per event.
+    pub fn apply_all(&self, records: &mut [Record]) {
+        let mut known: Vec<(&'static str, bool)> = Vec::new();
+        let mut is_secret_name = |name: &'static str| {
+            let seen = known
+                .iter()
+                .find(|(n, _)| std::ptr::eq(*n, name))
+                .map(|(_, secret)| *secret);
+            seen.unwrap_or_else(|| {
+                let secret = self.is_secret_name(name);
+                if known.len() < NAMES_REMEMBERED {
+                    known.push((name, secret));
+                }
+                secret
+            })
+        };
+        for record in records {
+            let dirty = record
+                .fields()
+                .any(|(name, value)| is_secret_name(name) || self.holds_secret(value))
+                || self.holds_secret(record.message());
+            if dirty {
+                record.rewrite(|name, value| match name {
+                    Some(name) if self.is_secret_name(name) => Some(REDACTED.to_owned()),
+                    _ => self.scrub(value),
+                });
+            }
+            for span in &mut record.spans {
+                if self.holds_secret(span) {
+                    if let Some(clean) = self.scrub(span) {
+                        *span = Arc::from(clean);
+                    }
+                }
             }
         }
     }
+}
+
+/// Field names whose verdict a batch remembers (looked up one by one: a bot's events use
+/// a few names each; past this many the rest are looked at every time).
+const NAMES_REMEMBERED: usize = 64;
+
+/// Secrets shorter than this are not scrubbed: they would blank out ordinary text.
+const SECRET_MIN: usize = 8;
+
+/// Whether `needle` occurs in `text`: the candidates are found by the needle's first
+/// character (a `memchr` scan), so there is no searcher to set up for each text, which
+/// cost more than the search itself on short log text.
+fn contains(text: &str, needle: &str) -> bool {
+    let Some(first) = needle.chars().next() else {
+        return true;
+    };
+    let mut from = 0;
+    while text.len() - from >= needle.len() {
+        let Some(i) = text[from..].find(first) else {
+            return false;
+        };
+        let at = from + i;
+        if text[at..].starts_with(needle) {
+            return true;
+        }
+        from = at + first.len_utf8();
+    }
+    false
+}
+
+/// Whether `part` (lower case) occurs in `name`, ASCII letters compared case-insensitively,
+/// without allocating a lower-case copy of `name`.
+fn contains_ignore_ascii_case(name: &str, part: &str) -> bool {
+    let (name, part) = (name.as_bytes(), part.as_bytes());
+    let Some(&first) = part.first() else {
+        return true;
+    };
+    part.len() <= name.len()
+        && name
+            .windows(part.len())
+            .any(|w| w[0].to_ascii_lowercase() == first && w.eq_ignore_ascii_case(part))
 }
 
 #[cfg(test)]
@@ -125,5 +213,34 @@ mod tests {
             ]
         );
         assert_eq!(&*rec.spans[0], "login{Authorization=[redacted]}");
+    }
+
+    #[test]
+    fn records_without_secrets_are_left_as_they_are() {
+        let r = Redactor::new(DEFAULT_SECRET_FIELDS, ["MTIz.very-secret-token"]);
+        let mut rec = Record::new(Class::Log, Level::INFO, "t", "MTIz.very-secret-toke")
+            .with_field("user", "MTIz MTIz.very")
+            .with_field("TokenCount", 3);
+        r.apply(&mut rec);
+        assert_eq!(rec.message(), "MTIz.very-secret-toke");
+        assert_eq!(
+            rec.fields().collect::<Vec<_>>(),
+            [("user", "MTIz MTIz.very"), ("TokenCount", "[redacted]")]
+        );
+        let mut plain = Record::new(Class::Log, Level::INFO, "t", "ok").with_field("n", 1);
+        r.apply(&mut plain);
+        assert_eq!(plain.message(), "ok");
+        assert_eq!(plain.fields().collect::<Vec<_>>(), [("n", "1")]);
+    }
+
+    #[test]
+    fn search_finds_secrets_anywhere_and_names_in_any_case() {
+        assert!(contains("xxMTIz.abcdefgh", "MTIz.abcdefgh"));
+        assert!(contains("MTIz.abcdefghyy", "MTIz.abcdefgh"));
+        assert!(contains("MMTIz.abcdefgh", "MTIz.abcdefgh"));
+        assert!(!contains("MTIz.abcdefg", "MTIz.abcdefgh"));
+        assert!(contains("日本MTIz.abcdefgh", "MTIz.abcdefgh"));
+        assert!(contains_ignore_ascii_case("X-Api_KEY", "api_key"));
+        assert!(!contains_ignore_ascii_case("key", "api_key"));
     }
 }

@@ -553,7 +553,7 @@ impl Flusher {
         if urgent.is_empty() {
             return;
         }
-        urgent.iter_mut().for_each(|r| self.redactor.apply(r));
+        self.redactor.apply_all(&mut urgent);
         for lane in &self.lanes {
             let records: Vec<_> = urgent
                 .iter()
@@ -587,7 +587,7 @@ impl Flusher {
     fn take_batch(&self, class: Class) {
         let Some(lane) = self.lane(class) else { return };
         let mut records = self.queues.drain_class(class);
-        records.iter_mut().for_each(|r| self.redactor.apply(r));
+        self.redactor.apply_all(&mut records);
         let (records, files) = self.roll_up(class, records, lane);
         let now_dropped = self.queues.stats().class(class).dropped.clone();
         let mut announced = self.announced_drops[class.index()].borrow_mut();
