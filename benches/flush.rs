@@ -12,9 +12,10 @@
 //!   arrived.
 //!
 //! Run: `cargo bench --bench flush` (compare medians within one run; see BENCHMARKS.md).
-//! With `FLUSH_BENCH_PROFILE=<class>:<N>` in the environment the binary instead renders
-//! one batch of N records once and exits, for `valgrind --tool=callgrind
-//! --toggle-collect='*flush::payloads*'` (instruction counts per event).
+//! With `FLUSH_BENCH_PROFILE=<log|analytics>:<N>[:<times>]` in the environment the binary
+//! instead renders one batch of N records (`times` times) and exits, for `valgrind
+//! --tool=callgrind --toggle-collect='*flush::payloads*'` (instructions per event; see
+//! BENCHMARKS.md).
 //!
 //! The logs come from `../shared/data/loghub/*.log` (2,000 lines each) when that folder is
 //! there, else from the 300-line excerpts in `tests/data`; nothing is fetched.
@@ -141,18 +142,13 @@ fn payloads(
     redactor: &Redactor,
     options: &BatchOptions,
 ) -> usize {
-    records.iter_mut().for_each(|r| redactor.apply(r));
+    redactor.apply_all(records);
     let rendered = render_batch(class, records, options);
     let mut bytes = 0;
     for (i, message) in rendered.messages.iter().enumerate() {
+        // What a lane does with each message before it is posted (see src/flusher/lane.rs).
         assert!(message.is_valid());
-        bytes += message.body_bytes();
-        let mut body = message.to_json();
-        if let Some(object) = body.as_object_mut() {
-            object.insert("nonce".into(), format!("bench-{i}").into());
-            object.insert("enforce_nonce".into(), true.into());
-        }
-        bytes += serde_json::to_vec(&body).expect("serialisable").len();
+        bytes += message.json_body(Some(&format!("bench-{i}"))).len();
     }
     bytes
 }
@@ -245,20 +241,26 @@ fn end_to_end(c: &mut Criterion, corpus: &[Line]) {
     group.finish();
 }
 
-/// `FLUSH_BENCH_PROFILE=log:100000`: one batch rendered once, for callgrind.
+/// `FLUSH_BENCH_PROFILE=<log|analytics>:<N>[:<times>]`: a batch of N records rendered
+/// once (or `times` times, each on a fresh copy), for callgrind.
 fn profile_once(spec: &str, corpus: &[Line]) {
-    let (class, n) = spec
-        .split_once(':')
-        .expect("FLUSH_BENCH_PROFILE=<log|analytics>:<N>");
-    let class = if class == "analytics" {
-        Class::Analytics
-    } else {
-        Class::Log
+    let usage = "FLUSH_BENCH_PROFILE=<log|analytics>:<N>[:<times>]";
+    let mut parts = spec.split(':');
+    let class = match parts.next() {
+        Some("analytics") => Class::Analytics,
+        Some("log") => Class::Log,
+        _ => panic!("{usage}"),
     };
-    let n: usize = n.parse().expect("a number of records");
-    let mut batch = records(corpus, class, n);
-    let bytes = payloads(class, &mut batch, &redactor(), &BatchOptions::default());
-    println!("rendered {n} records into {bytes} body bytes");
+    let n: usize = parts.next().and_then(|n| n.parse().ok()).expect(usage);
+    let times: usize = parts.next().map_or(1, |t| t.parse().expect(usage));
+    let batch = records(corpus, class, n);
+    let redactor = redactor();
+    let mut bytes = 0;
+    for _ in 0..times {
+        let mut copy = batch.clone();
+        bytes += payloads(class, &mut copy, &redactor, &BatchOptions::default());
+    }
+    println!("rendered {times} batches of {n} records into {bytes} body bytes");
 }
 
 fn main() {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, AUTHORIZATION, USER_AGENT};
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
@@ -131,6 +131,13 @@ impl Client {
         }
     }
 
+    /// The JSON body [`post_body`](Self::post_body) sends for `message` to `target`: with
+    /// `nonce` and `enforce_nonce` on the bot route (webhooks do not de-duplicate).
+    pub(crate) fn body(&self, target: &Target, message: &Message, nonce: &str) -> Vec<u8> {
+        let nonce = matches!(target, Target::Channel(_)).then_some(nonce);
+        message.json_body(nonce)
+    }
+
     /// Posts one message: JSON, or multipart (`payload_json` + `files[n]`) when it carries
     /// files. `nonce` is used on the bot route only (webhooks do not dedupe).
     pub(crate) async fn post_message(
@@ -139,24 +146,31 @@ impl Client {
         message: &Message,
         nonce: &str,
     ) -> Result<Reply, reqwest::Error> {
-        let mut body = message.to_json();
+        self.post_body(target, message, self.body(target, message, nonce))
+            .await
+    }
+
+    /// Posts one message whose JSON body (from [`body`](Self::body)) is already written, so
+    /// that retries and the byte count do not write it again.
+    pub(crate) async fn post_body(
+        &self,
+        target: &Target,
+        message: &Message,
+        body: Vec<u8>,
+    ) -> Result<Reply, reqwest::Error> {
         let mut request = self
             .http
             .post(self.message_url(target))
             .header(USER_AGENT, USER_AGENT_VALUE);
-        if let Target::Channel(_) = target {
-            if let Some(object) = body.as_object_mut() {
-                object.insert("nonce".into(), Value::from(nonce));
-                object.insert("enforce_nonce".into(), Value::Bool(true));
-            }
-            if let Some(token) = &self.token {
-                request = request.header(AUTHORIZATION, format!("Bot {token}"));
-            }
+        if let (Target::Channel(_), Some(token)) = (target, &self.token) {
+            request = request.header(AUTHORIZATION, format!("Bot {token}"));
         }
         let request = if message.attachments.is_empty() {
-            request.json(&body)
+            request.header(CONTENT_TYPE, "application/json").body(body)
         } else {
-            let mut form = Form::new().text("payload_json", body.to_string());
+            // Written from text and ASCII punctuation: always UTF-8, so nothing is replaced.
+            let payload = String::from_utf8_lossy(&body).into_owned();
+            let mut form = Form::new().text("payload_json", payload);
             for (i, file) in message.attachments.iter().enumerate() {
                 let part = Part::text(file.text.clone())
                     .file_name(file.filename.clone())

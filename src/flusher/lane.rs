@@ -403,6 +403,14 @@ impl Flusher {
             // A renderer bug must not become a 400 from Discord.
             return Err(Failure::Dropped(DropReason::Rejected));
         }
+        // Written once: every attempt sends the same bytes (and the same nonce).
+        let body = self.client.body(lane.target(), message, &nonce);
+        let body_bytes = body.len()
+            + message
+                .attachments
+                .iter()
+                .map(|a| a.text.len())
+                .sum::<usize>();
         let started = Instant::now();
         let mut attempts = 0;
         loop {
@@ -439,11 +447,11 @@ impl Flusher {
             class_counters.requests.fetch_add(1, Relaxed);
             class_counters
                 .bytes_sent
-                .fetch_add(message.body_bytes() as u64, Relaxed);
+                .fetch_add(body_bytes as u64, Relaxed);
             lane.bucket.sending();
             let sent = self
                 .client
-                .post_message(lane.target(), message, &nonce)
+                .post_body(lane.target(), message, body.clone())
                 .await;
             drop(permit);
             let reply = match sent {

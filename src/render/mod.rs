@@ -20,6 +20,7 @@
 //!   analytics rollup, as tables; analytics events as a JSON Lines attachment.
 
 mod attach;
+mod body;
 mod error;
 pub mod escape;
 mod hash;
@@ -206,10 +207,26 @@ impl Embed {
 }
 
 impl Message {
-    /// Bytes of the request body: the JSON, plus the files.
+    /// Bytes of the request body: the JSON (without a nonce), plus the files.
     pub fn body_bytes(&self) -> usize {
-        self.to_json().to_string().len()
-            + self.attachments.iter().map(|a| a.text.len()).sum::<usize>()
+        self.json_body(None).len() + self.attachments.iter().map(|a| a.text.len()).sum::<usize>()
+    }
+
+    /// The JSON body of Create Message / Execute Webhook exactly as posted (for multipart,
+    /// the `payload_json` part): the members of [`to_json`](Self::to_json), written straight
+    /// into bytes; `nonce` adds `nonce` and `enforce_nonce: true` (the bot route's
+    /// de-duplication).
+    pub fn json_body(&self, nonce: Option<&str>) -> Vec<u8> {
+        let text: usize = self.content.len()
+            + self
+                .embeds
+                .iter()
+                .map(|e| e.description.as_ref().map_or(0, String::len) + 64)
+                .sum::<usize>();
+        // Room for the members, the escapes of a few control characters a line, the nonce.
+        let mut out = Vec::with_capacity(text + text / 8 + 256);
+        body::write(self, nonce, &mut out);
+        out
     }
 
     /// Characters of embed text in this message (the 6000 total).
