@@ -259,6 +259,39 @@ impl Lane {
         (queued + in_flight) as u64
     }
 
+    /// At shutdown: when more batch messages wait untried than `budget` (what can still be
+    /// posted before the deadline), those made of code blocks are folded into a summary with
+    /// their lines attached; a burst queued just before exit then takes one request instead
+    /// of being dropped by the shutdown timeout.
+    pub(super) fn fold_unsent(&self, budget: usize, label: Option<&str>) {
+        if self.attachments_refused.get() {
+            return;
+        }
+        let mut outbox = self.outbox.borrow_mut();
+        let untried = |o: &Outgoing| !o.urgent && o.attempts.get() == 0;
+        if outbox.iter().filter(|o| untried(o)).count() <= budget {
+            return;
+        }
+        let (fold, keep): (Vec<Outgoing>, Vec<Outgoing>) = outbox.drain(..).partition(|o| {
+            // Code blocks only (batches and reports): nothing else would survive the fold.
+            untried(o)
+                && o.message.attachments.is_empty()
+                && o.message.embeds.iter().all(|e| e.title.is_none())
+        });
+        outbox.extend(keep);
+        let messages: Vec<Message> = fold.into_iter().map(|o| o.message).collect();
+        if messages.is_empty() {
+            return;
+        }
+        outbox.extend(
+            render::fold_into_attachment(self.class, &messages, label)
+                .into_iter()
+                .map(|message| Outgoing::new(message, false)),
+        );
+        drop(outbox);
+        self.ready.notify_one();
+    }
+
     /// Replaces a message Discord stripped or refused for its embeds by plain messages.
     fn resend_without_embeds(&self, outgoing: &Outgoing, whole: bool) {
         self.embeds_stripped.set(true);

@@ -761,6 +761,7 @@ impl Flusher {
         for lane in &self.lanes {
             self.take_batch(lane.class);
             self.take_reports(lane.class);
+            lane.fold_unsent(self.inline_budget(lane), self.config.label.as_deref());
         }
         while !self.all_idle() && Instant::now() < deadline {
             sleep(IDLE_POLL).await;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use tracing_core::Level;
 
 use super::layout::level_name;
+use super::pack::{FENCE_CLOSE, FENCE_OPEN};
 use super::time::{clock_time, file_stamp, full_time};
 use super::{Attachment, Message};
 use crate::record::Record;
@@ -122,6 +123,99 @@ pub(crate) fn render(
     messages
 }
 
+/// Batch messages that were rendered but cannot be posted before the shutdown deadline,
+/// folded into as few messages as the file limits allow: their code-block lines (colours
+/// removed) in a text file, with a summary. All their events count in the last message.
+pub(crate) fn fold(class: Class, messages: &[Message], flags: u64) -> Vec<Message> {
+    let events: usize = messages.iter().map(|m| m.events).sum();
+    let mut files: Vec<String> = vec![String::new()];
+    for m in messages {
+        let blocks = std::iter::once(m.content.as_str())
+            .chain(m.embeds.iter().filter_map(|e| e.description.as_deref()));
+        // A label ("-# shard 1") may stand above the block; it cannot contain a fence.
+        let bodies = blocks.filter_map(|b| {
+            let at = b.find(FENCE_OPEN)?;
+            b[at..].strip_prefix(FENCE_OPEN)?.strip_suffix(FENCE_CLOSE)
+        });
+        for body in bodies {
+            for line in body.split('\n') {
+                let line = strip_colours(line);
+                let current = files.last_mut().expect("files is never empty");
+                if !current.is_empty() && current.len() + line.len() + 1 > FILE_MAX_BYTES {
+                    files.push(String::new());
+                }
+                let current = files.last_mut().expect("files is never empty");
+                current.push_str(&line);
+                current.push('\n');
+            }
+        }
+    }
+    let total = files.len();
+    let summary = format!(
+        "**{}** · {events} events · too many to post before shutdown, so the text is attached",
+        class.name()
+    );
+    let chunks: Vec<&[String]> = files.chunks(FILES_PER_MESSAGE).collect();
+    let parts = chunks.len();
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut content = summary.clone();
+            if parts > 1 {
+                let _ = write!(content, " (part {}/{parts})", i + 1);
+            }
+            let attachments = chunk
+                .iter()
+                .enumerate()
+                .map(|(j, text)| {
+                    let n = i * FILES_PER_MESSAGE + j + 1;
+                    let filename = if total == 1 {
+                        format!("{}-unsent.txt", class.name())
+                    } else {
+                        format!("{}-unsent-{n}of{total}.txt", class.name())
+                    };
+                    Attachment {
+                        filename,
+                        text: text.clone(),
+                    }
+                })
+                .collect();
+            Message {
+                content,
+                attachments,
+                flags,
+                events: if i + 1 == parts { events } else { 0 },
+                ..Message::default()
+            }
+        })
+        .collect()
+}
+
+/// A code-block line without the ANSI colour codes the renderer puts in (`ESC[...m`).
+fn strip_colours(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\u{1b}') {
+        return line.into();
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("\u{1b}[") {
+        out.push_str(&rest[..at]);
+        let code = &rest[at + 2..];
+        match code.find('m') {
+            Some(end) if code[..end].bytes().all(|b| b.is_ascii_digit() || b == b';') => {
+                rest = &code[end + 1..];
+            }
+            _ => {
+                out.push('\u{1b}');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.into()
+}
+
 /// Splits a message with files Discord refused (too big, or rejected) into two: the files
 /// in halves, or one file's lines in halves. Events are shared out by lines.
 pub(crate) fn halve(message: &Message) -> Option<(Message, Message)> {
@@ -170,4 +264,58 @@ pub(crate) fn halve(message: &Message) -> Option<(Message, Message)> {
             None,
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::super::{block_lines, render_batch, BatchOptions};
+    use super::*;
+
+    #[test]
+    fn unsent_messages_fold_into_one_file_of_their_lines() {
+        let records: Vec<Record> = (0..2_000)
+            .map(|i| {
+                let mut r = Record::new(Class::Log, Level::WARN, "bot", format!("event {i}"));
+                r.time = UNIX_EPOCH + Duration::from_secs(1_764_763_200 + 3_723);
+                r
+            })
+            .collect();
+        let options = BatchOptions {
+            label: Some("shard 1".into()),
+            ..BatchOptions::default()
+        };
+        let messages = render_batch(Class::Log, &records, &options).messages;
+        assert!(messages.len() > 5);
+        let folded = super::super::fold_into_attachment(Class::Log, &messages, Some("shard 1"));
+        assert_eq!(folded.len(), 1);
+        assert_eq!(folded[0].events, 2_000);
+        assert_eq!(
+            folded[0].content,
+            "-# shard 1\n**log** · 2000 events · too many to post before shutdown, so the text is attached"
+        );
+        assert_eq!(folded[0].attachments[0].filename, "log-unsent.txt");
+        let text = &folded[0].attachments[0].text;
+        assert_eq!(text.lines().count(), 2_000);
+        assert_eq!(text.lines().next(), Some("13:02:03 WARN  bot: event 0"));
+        assert!(!text.contains('\u{1b}'));
+        // The same lines as the messages carried, in order (labels read through).
+        let unlabelled = render_batch(Class::Log, &records, &BatchOptions::default()).messages;
+        let expected: Vec<String> = block_lines(&unlabelled)
+            .iter()
+            .map(|l| strip_colours(l).into_owned())
+            .collect();
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+        assert!(folded[0].is_valid());
+    }
+
+    #[test]
+    fn only_the_renderers_colour_codes_are_removed() {
+        assert_eq!(strip_colours("\u{1b}[1;33mnotice\u{1b}[0m x"), "notice x");
+        assert_eq!(
+            strip_colours("keep \u{1b}[2J and \u{1b}x"),
+            "keep \u{1b}[2J and \u{1b}x"
+        );
+    }
 }

@@ -381,6 +381,21 @@ pub fn render_batch(class: Class, records: &[Record], options: &BatchOptions) ->
     Rendered { messages, blank }
 }
 
+/// Batch messages already rendered that cannot all be posted before the shutdown deadline,
+/// folded into a summary with their lines attached (colours removed), so that a burst
+/// queued just before exit is delivered rather than dropped by the shutdown timeout.
+/// Every event of `messages` counts in the last message returned.
+pub(crate) fn fold_into_attachment(
+    class: Class,
+    messages: &[Message],
+    label: Option<&str>,
+) -> Vec<Message> {
+    let flags = messages.first().map_or(0, |m| m.flags);
+    let mut folded = attach::fold(class, messages, flags);
+    label_contents(&mut folded, label);
+    folded
+}
+
 /// Options of an ERROR rendering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorOptions {
