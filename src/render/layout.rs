@@ -39,6 +39,10 @@ const CELL_NEWLINE: &str = "\u{240A}";
 const HEADER_MAX: usize = 900;
 /// A table cell wider than this does not widen its column (it overflows instead).
 pub(super) const CELL_MAX: usize = 40;
+/// Bytes reserved for the line being written: most lines fit, so it rarely grows.
+const LINE_RESERVE: usize = 512;
+/// Bytes reserved for a batch's table cells.
+const TABLE_RESERVE: usize = 4096;
 /// `CELL_MAX` spaces: the most padding a cell takes.
 const PADDING: &str = "                                        ";
 
@@ -145,7 +149,7 @@ pub(crate) fn notice_line(text: &str) -> String {
 
 /// Logs and diagnostics: one line an entry.
 pub(crate) fn pack_lines(packer: &mut Packer, entries: &[Entry<'_>]) {
-    let mut line = String::new();
+    let mut line = String::with_capacity(LINE_RESERVE);
     for entry in entries {
         write_log_line(&mut line, entry);
         packer.push_line(&line, entry.count);
@@ -198,10 +202,11 @@ impl Table {
         self.cells.chunks(self.columns.max(1))
     }
 
-    /// Column widths: the widest cell of each column up to [`CELL_MAX`] characters (a wider
-    /// cell overflows instead).
-    fn widths(&self) -> Vec<usize> {
-        let mut widths = vec![0; self.columns];
+    /// Column widths into `widths`: the widest cell of each column up to [`CELL_MAX`]
+    /// characters (a wider cell overflows instead).
+    fn widths(&self, widths: &mut Vec<usize>) {
+        widths.clear();
+        widths.resize(self.columns, 0);
         for row in self.rows() {
             for (w, &(_, _, chars)) in widths.iter_mut().zip(row) {
                 if chars <= CELL_MAX && chars > *w {
@@ -209,7 +214,6 @@ impl Table {
                 }
             }
         }
-        widths
     }
 
     /// Writes row `row` into `out` (cleared first): cells padded to their column widths,
@@ -259,10 +263,15 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
         });
         kinds[i].push(e);
     }
-    let mut table = Table::default();
+    let mut table = Table {
+        text: String::with_capacity(TABLE_RESERVE),
+        cells: Vec::with_capacity(64),
+        columns: 0,
+    };
+    let mut widths = Vec::new();
     let mut columns: Vec<(&'static str, usize)> = Vec::new();
     let mut keyed: Vec<((&'static str, usize), &str)> = Vec::new();
-    let mut line = String::new();
+    let mut line = String::with_capacity(LINE_RESERVE);
     for rows in &kinds {
         let first = rows[0].record;
         let (level, target, message) = (first.level, first.target, first.message());
@@ -329,31 +338,33 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
                 table.end_cell(start);
             }
         }
-        let widths = table.widths();
+        table.widths(&mut widths);
         let title_message = if message.trim().is_empty() {
             "(no message)"
         } else {
             message
         };
-        let level_note = if level == Level::INFO {
-            String::new()
-        } else {
-            format!(
-                " {}{}{RESET}",
-                level_colour(level),
-                level_name(level).trim_end()
-            )
-        };
-        let s = if events == 1 { "" } else { "s" };
-        let title = format!(
-            "{BOLD}{}{RESET}{level_note} · {} · {events} event{s}",
-            cell(title_message),
-            cell(target)
-        );
+        // The title, then the column names: `message [LEVEL] · target · N events`.
         let mut table_rows = table.rows();
         let names = table_rows.next().unwrap_or_default();
         table.write_row(&mut line, names, &widths);
-        let header = format!("{title}\n{line}");
+        let mut header =
+            String::with_capacity(title_message.len() + target.len() + line.len() + 48);
+        header.push_str(BOLD);
+        push_cell(&mut header, title_message);
+        header.push_str(RESET);
+        if level != Level::INFO {
+            header.push(' ');
+            header.push_str(level_colour(level));
+            header.push_str(level_name(level).trim_end());
+            header.push_str(RESET);
+        }
+        header.push_str(" · ");
+        push_cell(&mut header, target);
+        header.push_str(" · ");
+        header.push_str(itoa::Buffer::new().format(events));
+        header.push_str(if events == 1 { " event\n" } else { " events\n" });
+        header.push_str(&line);
         if super::char_len(&header) > HEADER_MAX {
             // Too wide to read as a table (and to repeat in every block): plain lines.
             for e in rows {
@@ -390,6 +401,8 @@ mod tests {
         assert_eq!(LOG_NEWLINE, format!("\n{CONTINUATION_INDENT}"));
         assert_eq!(PADDING, " ".repeat(CELL_MAX));
         assert_eq!(log_text("a\nb``c"), "a\n    b`\u{200B}`c");
-        assert_eq!(cell("a\nb"), "a\u{240A}b");
+        let mut cell = String::new();
+        push_cell(&mut cell, "a\nb");
+        assert_eq!(cell, "a\u{240A}b");
     }
 }

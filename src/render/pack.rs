@@ -21,6 +21,9 @@ pub const CONTINUED: &str = "↪ ";
 const MARK_LEN: usize = 2;
 /// The longest piece of a split line: with both marks it fills a fresh content block.
 const PIECE_MAX: usize = CONTENT_MAX - FENCE_LEN - 2 * MARK_LEN - LABEL_ROOM;
+/// Bytes reserved for a block's lines when a packer starts (a full content block of
+/// ASCII text; embed blocks grow it once more).
+const BODY_RESERVE: usize = CONTENT_MAX + 64;
 /// The longest label (a shard or host name shown above each message's content).
 pub const LABEL_MAX: usize = 64;
 /// Room a label takes in the content: `-# ` + label + newline.
@@ -68,7 +71,8 @@ impl Packer {
                 ..Message::default()
             },
             slot: Slot::Content,
-            body: String::new(),
+            // A block's worth, so that filling it does not grow it step by step.
+            body: String::with_capacity(BODY_RESERVE),
             body_len: 0,
             embed_total: 0,
             header: None,
@@ -192,14 +196,23 @@ impl Packer {
             self.body.clear();
             return;
         }
-        let block = format!("{FENCE_OPEN}{}{FENCE_CLOSE}", self.body);
+        // `-# label` above a content block, then the fenced lines.
+        let label = match (&self.label, self.slot) {
+            (Some(label), Slot::Content) => label.as_str(),
+            _ => "",
+        };
+        let mut block =
+            String::with_capacity(label.len() + 4 + FENCE_OPEN.len() + self.body.len() + 4);
+        if !label.is_empty() {
+            block.push_str("-# ");
+            block.push_str(label);
+            block.push('\n');
+        }
+        block.push_str(FENCE_OPEN);
+        block.push_str(&self.body);
+        block.push_str(FENCE_CLOSE);
         match self.slot {
-            Slot::Content => {
-                self.current.content = match &self.label {
-                    Some(label) => format!("-# {label}\n{block}"),
-                    None => block,
-                }
-            }
+            Slot::Content => self.current.content = block,
             Slot::Embed => {
                 self.embed_total += self.body_len + FENCE_LEN;
                 self.current.embeds.push(Embed {
