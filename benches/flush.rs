@@ -59,7 +59,7 @@ fn log_files() -> Vec<PathBuf> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension().is_some_and(|x| x == "log")
-                && !p.file_name().is_some_and(|n| n == "loghub_sample.log")
+                && p.file_name().is_none_or(|n| n != "loghub_sample.log")
         })
         .collect();
     files.sort();
