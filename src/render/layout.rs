@@ -188,7 +188,14 @@ impl Table {
 
     /// Ends the cell that `text` grew by since `start`.
     fn end_cell(&mut self, start: usize) {
-        let chars = super::char_len(&self.text[start..]);
+        let cell = &self.text[start..];
+        // Most cells are ASCII, told apart a word at a time; counting code points of
+        // short strings goes byte by byte.
+        let chars = if cell.is_ascii() {
+            cell.len()
+        } else {
+            super::char_len(cell)
+        };
         self.cells.push((start, self.text.len(), chars));
     }
 
@@ -271,19 +278,26 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
     let mut widths = Vec::new();
     let mut columns: Vec<(&'static str, usize)> = Vec::new();
     let mut keyed: Vec<((&'static str, usize), &str)> = Vec::new();
+    let mut row_ends: Vec<usize> = Vec::new();
     let mut line = String::with_capacity(LINE_RESERVE);
     for rows in &kinds {
         let first = rows[0].record;
         let (level, target, message) = (first.level, first.target, first.message());
         // A column per field name; a name an event repeats gets a column per occurrence.
+        // Each row's fields, keyed so, are kept for the cells below (`row_ends` says where
+        // each row's end in `keyed`).
         columns.clear();
+        keyed.clear();
+        row_ends.clear();
         for e in rows {
+            let row_start = keyed.len();
             occurrences(e.record, &mut keyed);
-            for (key, _) in &keyed {
+            for (key, _) in &keyed[row_start..] {
                 if !columns.contains(key) {
                     columns.push(*key);
                 }
             }
+            row_ends.push(keyed.len());
         }
         let with_spans = rows.iter().any(|e| !e.record.spans.is_empty());
         let with_count = rows.iter().any(|e| e.count > 1);
@@ -306,14 +320,16 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
             table.push_str("count");
         }
         // The cells, row by row, in the same order.
-        for e in rows {
+        let mut row_start = 0;
+        for (e, &row_end) in rows.iter().zip(&row_ends) {
             let start = table.text.len();
             push_clock_time(&mut table.text, e.record.time);
             table.end_cell(start);
-            occurrences(e.record, &mut keyed);
+            let fields = &keyed[row_start..row_end];
+            row_start = row_end;
             for c in &columns {
                 let start = table.text.len();
-                match keyed.iter().find(|(k, _)| k == c) {
+                match fields.iter().find(|(k, _)| k == c) {
                     Some((_, v)) => push_cell(&mut table.text, v),
                     None => table.text.push('-'),
                 }
@@ -382,12 +398,12 @@ pub(crate) fn pack_tables(packer: &mut Packer, entries: &[Entry<'_>]) {
     }
 }
 
-/// Each field's name with how many times the name came before it in the same event, and
-/// its value, into `out` (cleared first).
+/// Appends each field's name with how many times the name came before it in the same
+/// event, and its value, to `out`.
 fn occurrences<'a>(record: &'a Record, out: &mut Vec<((&'static str, usize), &'a str)>) {
-    out.clear();
+    let start = out.len();
     for (name, value) in record.fields() {
-        let nth = out.iter().filter(|((n, _), _)| *n == name).count();
+        let nth = out[start..].iter().filter(|((n, _), _)| *n == name).count();
         out.push(((name, nth), value));
     }
 }
