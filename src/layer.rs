@@ -389,14 +389,7 @@ impl DiscordLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        if self.timing.is_none() || on_flusher_thread() {
-            return;
-        }
-        if let Some(span) = ctx.span(id) {
-            if let Some(timing) = span.extensions().get::<SpanTiming>() {
-                f(timing);
-            }
-        }
+        self.with_timed_span(id, ctx, |_, timing| f(timing));
     }
 
     /// A timed span's close goes to the flusher (one lookup, as for entering).
@@ -404,12 +397,26 @@ impl DiscordLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
+        self.with_timed_span(id, ctx, |name, timing| {
+            self.queues.push_span_close(timing.close(name));
+        });
+    }
+
+    /// Runs `f` with the span's name and timing when timings are on and the span is timed.
+    fn with_timed_span<S>(
+        &self,
+        id: &Id,
+        ctx: &Context<'_, S>,
+        f: impl FnOnce(&'static str, &SpanTiming),
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         if self.timing.is_none() || on_flusher_thread() {
             return;
         }
         if let Some(span) = ctx.span(id) {
             if let Some(timing) = span.extensions().get::<SpanTiming>() {
-                self.queues.push_span_close(timing.close(span.name()));
+                f(span.name(), timing);
             }
         }
     }

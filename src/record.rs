@@ -62,19 +62,9 @@ impl Record {
         target: &'static str,
         message: impl Into<String>,
     ) -> Self {
-        let text: String = message.into();
-        Record {
-            time: SystemTime::now(),
-            level,
-            target,
-            class,
-            spans: Vec::new(),
-            file: None,
-            line: None,
-            message_end: text.len(),
-            text,
-            fields: FieldIndex::new(),
-        }
+        let mut record = Record::capture(class, level, target, 0, message.into());
+        record.message_end = record.text.len();
+        record
     }
 
     /// An empty record for the layer to fill: room for `fields` field names, and `text`

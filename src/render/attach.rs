@@ -52,28 +52,9 @@ pub(crate) fn render(
     for r in records {
         line.clear();
         file_line(r, &mut line);
-        let current = files.last_mut().expect("files is never empty");
-        if !current.is_empty() && current.len() + line.len() > FILE_MAX_BYTES {
-            files.push(String::new());
-        }
-        // A single line over the limit is cut at a character boundary into several files.
-        let mut rest = line.as_str();
-        while !rest.is_empty() {
-            let current = files.last_mut().expect("files is never empty");
-            let room = FILE_MAX_BYTES - current.len();
-            let mut cut = rest.len().min(room);
-            while !rest.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            current.push_str(&rest[..cut]);
-            rest = &rest[cut..];
-            if !rest.is_empty() {
-                files.push(String::new());
-            }
-        }
+        push_line(&mut files, &line);
     }
     let stamp = first.map(file_stamp).unwrap_or_default();
-    let total = files.len();
     let errors = records.iter().filter(|r| r.level == Level::ERROR).count();
     let warnings = records.iter().filter(|r| r.level == Level::WARN).count();
     let mut summary = String::new();
@@ -88,39 +69,74 @@ pub(crate) fn render(
         let _ = write!(summary, " · {errors} ERROR, {warnings} WARN");
     }
     summary.push_str(" · too many for the channel's rate limit, so the full text is attached");
-    let mut messages = Vec::new();
-    let chunks: Vec<Vec<String>> = files
-        .chunks(FILES_PER_MESSAGE)
-        .map(<[String]>::to_vec)
-        .collect();
-    let parts = chunks.len();
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        let mut content = summary.clone();
-        if parts > 1 {
-            let _ = write!(content, " (part {}/{parts})", i + 1);
-        }
-        let attachments = chunk
-            .into_iter()
-            .enumerate()
-            .map(|(j, text)| {
-                let n = i * FILES_PER_MESSAGE + j + 1;
-                let filename = if total == 1 {
-                    format!("{}-{stamp}.txt", class.name())
-                } else {
-                    format!("{}-{stamp}-{n}of{total}.txt", class.name())
-                };
-                Attachment { filename, text }
-            })
-            .collect();
-        messages.push(Message {
-            content,
-            attachments,
-            flags,
-            events: if i + 1 == parts { records.len() } else { 0 },
-            ..Message::default()
-        });
+    let stem = format!("{}-{stamp}", class.name());
+    file_messages(&summary, files, (&stem, "txt"), flags, records.len())
+}
+
+/// Appends `line` to the last file, or to a new one when it would pass the size limit; a
+/// single line over the limit is cut at character boundaries across several files.
+pub(crate) fn push_line(files: &mut Vec<String>, line: &str) {
+    if files
+        .last()
+        .is_none_or(|f| !f.is_empty() && f.len() + line.len() > FILE_MAX_BYTES)
+    {
+        files.push(String::new());
     }
-    messages
+    let mut rest = line;
+    while !rest.is_empty() {
+        let current = files.last_mut().expect("a file was pushed above");
+        let mut cut = rest.len().min(FILE_MAX_BYTES - current.len());
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        current.push_str(&rest[..cut]);
+        rest = &rest[cut..];
+        if !rest.is_empty() {
+            files.push(String::new());
+        }
+    }
+}
+
+/// Files as messages of at most [`FILES_PER_MESSAGE`] attachments, each headed by
+/// `summary` (with `(part i/n)` when there are several) and named `stem.ext`, or
+/// `stem-NofT.ext` when there are several files. `events` count in the last message.
+pub(crate) fn file_messages(
+    summary: &str,
+    files: Vec<String>,
+    (stem, ext): (&str, &str),
+    flags: u64,
+    events: usize,
+) -> Vec<Message> {
+    let total = files.len();
+    let parts = total.div_ceil(FILES_PER_MESSAGE);
+    let mut files = files.into_iter().enumerate();
+    (0..parts)
+        .map(|i| {
+            let mut content = summary.to_owned();
+            if parts > 1 {
+                let _ = write!(content, " (part {}/{parts})", i + 1);
+            }
+            let attachments = files
+                .by_ref()
+                .take(FILES_PER_MESSAGE)
+                .map(|(j, text)| {
+                    let filename = if total == 1 {
+                        format!("{stem}.{ext}")
+                    } else {
+                        format!("{stem}-{}of{total}.{ext}", j + 1)
+                    };
+                    Attachment { filename, text }
+                })
+                .collect();
+            Message {
+                content,
+                attachments,
+                flags,
+                events: if i + 1 == parts { events } else { 0 },
+                ..Message::default()
+            }
+        })
+        .collect()
 }
 
 /// Batch messages that were rendered but cannot be posted before the shutdown deadline,
@@ -150,46 +166,12 @@ pub(crate) fn fold(class: Class, messages: &[Message], flags: u64) -> Vec<Messag
             }
         }
     }
-    let total = files.len();
     let summary = format!(
         "**{}** · {events} events · too many to post before shutdown, so the text is attached",
         class.name()
     );
-    let chunks: Vec<&[String]> = files.chunks(FILES_PER_MESSAGE).collect();
-    let parts = chunks.len();
-    chunks
-        .into_iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut content = summary.clone();
-            if parts > 1 {
-                let _ = write!(content, " (part {}/{parts})", i + 1);
-            }
-            let attachments = chunk
-                .iter()
-                .enumerate()
-                .map(|(j, text)| {
-                    let n = i * FILES_PER_MESSAGE + j + 1;
-                    let filename = if total == 1 {
-                        format!("{}-unsent.txt", class.name())
-                    } else {
-                        format!("{}-unsent-{n}of{total}.txt", class.name())
-                    };
-                    Attachment {
-                        filename,
-                        text: text.clone(),
-                    }
-                })
-                .collect();
-            Message {
-                content,
-                attachments,
-                flags,
-                events: if i + 1 == parts { events } else { 0 },
-                ..Message::default()
-            }
-        })
-        .collect()
+    let stem = format!("{}-unsent", class.name());
+    file_messages(&summary, files, (&stem, "txt"), flags, events)
 }
 
 /// A code-block line without the ANSI colour codes the renderer puts in (`ESC[...m`).

@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use super::attach::{FILES_PER_MESSAGE, FILE_MAX_BYTES};
+use super::attach;
 use super::layout::{cell, join_row, level_name, BOLD, CELL_MAX, RESET};
 use super::pack::Packer;
 use super::time::{clock_time, file_stamp};
-use super::{char_len, iso8601, label_contents, Attachment, Message, FLAG_SUPPRESS_NOTIFICATIONS};
+use super::{char_len, iso8601, label_contents, Message, FLAG_SUPPRESS_NOTIFICATIONS};
 use crate::record::Record;
 use crate::report::{RollupSummary, TimingRow};
 
@@ -275,27 +275,9 @@ pub fn render_jsonl(records: &[Record], options: &ReportOptions) -> Vec<Message>
     for r in records {
         let mut line = jsonl_line(r);
         line.push('\n');
-        let current = files.last_mut().expect("files is never empty");
-        if !current.is_empty() && current.len() + line.len() > FILE_MAX_BYTES {
-            files.push(String::new());
-        }
-        // Only a single event over 8 MiB is cut (at a character boundary) across files.
-        let mut rest = line.as_str();
-        while !rest.is_empty() {
-            let current = files.last_mut().expect("files is never empty");
-            let mut cut = rest.len().min(FILE_MAX_BYTES - current.len());
-            while !rest.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            current.push_str(&rest[..cut]);
-            rest = &rest[cut..];
-            if !rest.is_empty() {
-                files.push(String::new());
-            }
-        }
+        attach::push_line(&mut files, &line);
     }
     let stamp = file_stamp(first.time);
-    let total = files.len();
     let flags = if options.suppress_notifications {
         FLAG_SUPPRESS_NOTIFICATIONS
     } else {
@@ -306,40 +288,9 @@ pub fn render_jsonl(records: &[Record], options: &ReportOptions) -> Vec<Message>
         "**analytics** · {} event{s} as JSON Lines (one object per event)",
         records.len()
     );
-    let chunks: Vec<&[String]> = files.chunks(FILES_PER_MESSAGE).collect();
-    let parts = chunks.len();
-    let mut messages: Vec<Message> = chunks
-        .into_iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut content = summary.clone();
-            if parts > 1 {
-                let _ = write!(content, " (part {}/{parts})", i + 1);
-            }
-            let attachments = chunk
-                .iter()
-                .enumerate()
-                .map(|(j, text)| {
-                    let n = i * FILES_PER_MESSAGE + j + 1;
-                    let filename = if total == 1 {
-                        format!("analytics-{stamp}.jsonl")
-                    } else {
-                        format!("analytics-{stamp}-{n}of{total}.jsonl")
-                    };
-                    Attachment {
-                        filename,
-                        text: text.clone(),
-                    }
-                })
-                .collect();
-            Message {
-                content,
-                attachments,
-                flags,
-                ..Message::default()
-            }
-        })
-        .collect();
+    let stem = format!("analytics-{stamp}");
+    // No events: the rows or the rollup posted beside them count those.
+    let mut messages = attach::file_messages(&summary, files, (&stem, "jsonl"), flags, 0);
     label_contents(&mut messages, options.label.as_deref());
     messages
 }
