@@ -95,7 +95,11 @@ fn allocations_per_event() {
     let s = Setup::with_config(MockConfig::with_unlimited_rates());
     let (layer, guard) = s
         .builder(Duration::from_secs(120))
-        .queue_capacity(4 * N as usize)
+        // Far above what a phase emits between two flushes (2,000 events), even split into
+        // eight shards: no shard
+        // reaches its high-water mark, so the flusher never drains (and hands buffers back)
+        // in the middle of a phase.
+        .queue_capacity(64 * N as usize)
         .build()
         .unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
