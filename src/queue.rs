@@ -531,3 +531,152 @@ mod tests {
         assert_eq!(q.class_len(Class::Log), 0);
     }
 }
+
+#[cfg(test)]
+mod review_tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant, SystemTime};
+
+    use super::*;
+
+    fn info(msg: &str) -> Record {
+        Record::new(Class::Log, Level::INFO, "t", msg)
+    }
+
+    /// A push that lands while the flusher drains a shard at or above its high-water mark
+    /// must not leave `signalled` set once the drain has emptied the shard: otherwise the
+    /// next fill wakes nobody, and the queue fills up (and drops) until the batch interval.
+    #[test]
+    fn a_push_during_a_drain_does_not_leave_the_shard_signalled() {
+        let queue = Arc::new(ClassQueue::new(64, 1));
+        let high_water = queue.high_water;
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let template = info("x");
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = queue.push(0, template.clone());
+                    for _ in 0..50 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        let end = Instant::now() + Duration::from_secs(3);
+        let mut stuck = None;
+        let mut rounds = 0;
+        while Instant::now() < end && stuck.is_none() {
+            // Wait for a fill, then drain it while the producer keeps pushing.
+            // Drain well above the mark, so that pushes land while it is still reached.
+            while queue.len() < high_water + high_water / 2 && Instant::now() < end {
+                std::hint::spin_loop();
+            }
+            let _ = queue.drain();
+            rounds += 1;
+            // After a drain, `signalled` may only be set by a push that found the shard at
+            // its high-water mark, and only a drain shortens a shard: so if it is set now,
+            // the shard must be that deep now.
+            let signalled = queue.shards[0].signalled.load(Ordering::Acquire);
+            let len = queue.shards[0].records.len();
+            if signalled && len < high_water {
+                stuck = Some((rounds, len));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        producer.join().unwrap();
+        if let Some((round, len)) = stuck {
+            // Show the consequence: fill the shard to its mark; no push asks for a wake.
+            let wakes = (len..high_water)
+                .filter(|_| queue.push(0, info("y")) == Some(true))
+                .count();
+            panic!(
+                "round {round}: drain left `signalled` set with {len} < {high_water} \
+                 records; filling the shard to its high-water mark woke the flusher {wakes} times"
+            );
+        }
+    }
+
+    /// The span-close queue has the same one-wake-a-fill flag: a close pushed while the
+    /// flusher drains must not leave it set once the queue is empty.
+    #[test]
+    fn a_span_close_during_a_drain_does_not_leave_the_span_queue_signalled() {
+        let q = Arc::new(Queues::with_shards(64, 1));
+        let half = q.spans.capacity() / 2;
+        let stop = Arc::new(AtomicBool::new(false));
+        let close = SpanClose {
+            name: "s",
+            busy_ns: 1,
+            idle_ns: 1,
+            error: false,
+        };
+        let producer = {
+            let (q, stop) = (Arc::clone(&q), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    q.push_span_close(close);
+                    for _ in 0..50 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        let end = Instant::now() + Duration::from_secs(3);
+        let mut stuck = None;
+        let mut rounds = 0;
+        while Instant::now() < end && stuck.is_none() {
+            // Drain well above the mark, so that pushes land while it is still reached.
+            while q.spans.len() < half + half / 2 && Instant::now() < end {
+                std::hint::spin_loop();
+            }
+            let _ = q.drain_span_closes();
+            rounds += 1;
+            let signalled = q.spans_signalled.load(Ordering::Acquire);
+            let len = q.spans.len();
+            if signalled && len < half {
+                stuck = Some((rounds, len));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        producer.join().unwrap();
+        assert_eq!(stuck, None, "(round, closes left): the next fill wakes nobody");
+    }
+
+    /// One thread whose home is the last shard overflows into shard 0. When its events
+    /// have equal timestamps (coarse clocks: macOS `SystemTime` has microsecond
+    /// resolution), the merge must still keep that thread's order.
+    #[test]
+    fn overflow_past_the_last_shard_keeps_one_threads_order_when_times_tie() {
+        let queue = ClassQueue::new(4, 2);
+        let time = SystemTime::now();
+        for i in 1..=4 {
+            let mut r = info(&i.to_string());
+            r.time = time;
+            assert!(queue.push(1, r).is_some());
+        }
+        assert_eq!(queue.shards[1].records.len(), 2, "home shard full");
+        assert_eq!(queue.shards[0].records.len(), 2, "overflowed to shard 0");
+        let got: Vec<String> = queue
+            .drain()
+            .iter()
+            .map(|r| r.message().to_owned())
+            .collect();
+        assert_eq!(got, ["1", "2", "3", "4"]);
+    }
+
+    /// `queue_capacity` is "how many events each class queue holds": shards must not add up
+    /// to more than that.
+    #[test]
+    fn shards_hold_no_more_than_the_configured_capacity() {
+        let q = Queues::with_shards(10, 8);
+        for i in 0..20 {
+            q.push_from(i % 8, info(&i.to_string()));
+        }
+        let s = q.stats();
+        let log = s.class(Class::Log);
+        assert_eq!(log.events, 20);
+        assert_eq!(log.queue_depth, 10, "the queue holds its capacity");
+        assert_eq!(log.dropped_for(DropReason::QueueFull), 10);
+    }
+}
