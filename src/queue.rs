@@ -107,8 +107,10 @@ impl ClassQueue {
             match shard.records.push(record) {
                 Ok(()) => {
                     shard.accepted.fetch_add(1, Ordering::Relaxed);
-                    let wake = shard.records.len() >= self.high_water
-                        && !shard.signalled.load(Ordering::Relaxed)
+                    // The flag first: a length read before a drain that then clears the
+                    // flag must not set it again once the shard is empty.
+                    let wake = !shard.signalled.load(Ordering::Acquire)
+                        && shard.records.len() >= self.high_water
                         && !shard.signalled.swap(true, Ordering::AcqRel);
                     return Some(wake);
                 }
@@ -151,8 +153,14 @@ impl ClassQueue {
             .shards
             .iter()
             .map(|s| {
+                let records = drain(&s.records).into();
+                // Cleared after popping, not before: a push that lands during the drain,
+                // while the shard is still above its mark, would otherwise set the flag
+                // again, and the drain would then empty the shard with the flag left set:
+                // the next fill would wake nobody. (A shard left above its mark by such
+                // pushes is seen by `over_high_water` when the flusher looks next.)
                 s.signalled.store(false, Ordering::Release);
-                drain(&s.records).into()
+                records
             })
             .collect();
         if runs.len() == 1 {
@@ -335,8 +343,8 @@ impl Queues {
         match self.spans.push(close) {
             Ok(()) => {
                 // Once a fill, as for records: half full wakes the flusher to drain.
-                let wake = self.spans.len() >= self.spans.capacity() / 2
-                    && !self.spans_signalled.load(Ordering::Relaxed)
+                let wake = !self.spans_signalled.load(Ordering::Acquire)
+                    && self.spans.len() >= self.spans.capacity() / 2
                     && !self.spans_signalled.swap(true, Ordering::AcqRel);
                 if wake {
                     self.wake.wake();
@@ -348,8 +356,10 @@ impl Queues {
 
     /// Takes every queued span close, oldest first (at most what the queue holds now).
     pub(crate) fn drain_span_closes(&self) -> Vec<SpanClose> {
+        let closes = drain(&self.spans);
+        // After popping, as for the class queues (see `ClassQueue::drain`).
         self.spans_signalled.store(false, Ordering::Release);
-        drain(&self.spans)
+        closes
     }
 }
 
