@@ -71,29 +71,32 @@ struct Shard {
     /// Set when a producer woke the flusher for this shard's high-water mark; cleared when
     /// the flusher drains. One wake a fill, not one a push.
     signalled: AtomicBool,
+    /// Length at which the flusher is woken before the batch interval (half the shard).
+    high_water: usize,
 }
 
 /// A class queue: its shards and the flusher's record of how deep it has been.
 struct ClassQueue {
     shards: Box<[Shard]>,
-    /// Shard length at which the flusher is woken before the batch interval.
-    high_water: usize,
     peak: AtomicU64,
 }
 
 impl ClassQueue {
     fn new(capacity: usize, shards: usize) -> Self {
         let shards = shards.clamp(1, capacity.max(1));
-        let per_shard = capacity.div_ceil(shards);
         ClassQueue {
             shards: (0..shards)
-                .map(|_| Shard {
-                    records: ArrayQueue::new(per_shard),
-                    accepted: AtomicU64::new(0),
-                    signalled: AtomicBool::new(false),
+                .map(|i| {
+                    // The shards' sizes add up to the capacity exactly.
+                    let size = shard_size(capacity, shards, i);
+                    Shard {
+                        records: ArrayQueue::new(size),
+                        accepted: AtomicU64::new(0),
+                        signalled: AtomicBool::new(false),
+                        high_water: (size / 2).max(1),
+                    }
                 })
                 .collect(),
-            high_water: (per_shard / 2).max(1),
             peak: AtomicU64::new(0),
         }
     }
@@ -110,7 +113,7 @@ impl ClassQueue {
                     // The flag first: a length read before a drain that then clears the
                     // flag must not set it again once the shard is empty.
                     let wake = !shard.signalled.load(Ordering::Acquire)
-                        && shard.records.len() >= self.high_water
+                        && shard.records.len() >= shard.high_water
                         && !shard.signalled.swap(true, Ordering::AcqRel);
                     return Some(wake);
                 }
@@ -127,7 +130,7 @@ impl ClassQueue {
     fn over_high_water(&self) -> bool {
         self.shards
             .iter()
-            .any(|s| s.records.len() >= self.high_water)
+            .any(|s| s.records.len() >= s.high_water)
     }
 
     fn queued(&self) -> Queued {
@@ -181,6 +184,12 @@ impl ClassQueue {
     }
 }
 
+/// The size of shard `i` of `shards` sharing `capacity` (at least one each): the first
+/// `capacity % shards` shards take one more.
+fn shard_size(capacity: usize, shards: usize, i: usize) -> usize {
+    (capacity / shards + usize::from(i < capacity % shards)).max(1)
+}
+
 /// A shard's spare text buffers, on its own cache lines.
 #[repr(align(128))]
 struct Spares(ArrayQueue<String>);
@@ -213,7 +222,7 @@ impl Queues {
         Queues {
             spares: (0..shards)
                 // As many spares as records: buffers stay within twice the capacity.
-                .map(|_| Spares(ArrayQueue::new(capacity.div_ceil(shards).max(1))))
+                .map(|i| Spares(ArrayQueue::new(shard_size(capacity, shards, i))))
                 .collect(),
             next_spare: AtomicUsize::new(0),
             classes,
@@ -560,7 +569,7 @@ mod review_tests {
     #[test]
     fn a_push_during_a_drain_does_not_leave_the_shard_signalled() {
         let queue = Arc::new(ClassQueue::new(64, 1));
-        let high_water = queue.high_water;
+        let high_water = queue.shards[0].high_water;
         let stop = Arc::new(AtomicBool::new(false));
         let producer = {
             let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
