@@ -147,7 +147,7 @@ impl ClassQueue {
     }
 
     /// Takes what the shards hold now, merged into time order (each shard's own order
-    /// kept, ties to the lower shard). At most one queue's worth: while producers keep
+    /// kept; equal times in the order their threads made them, then to the lower shard). At most one queue's worth: while producers keep
     /// pushing, popping until empty could take without end.
     fn drain(&self) -> Vec<Record> {
         let depth = self.len();
@@ -174,9 +174,9 @@ impl ClassQueue {
             let next = runs
                 .iter()
                 .enumerate()
-                .filter_map(|(i, run)| run.front().map(|r| (r.time, i)))
+                .filter_map(|(i, run)| run.front().map(|r| (r.time, r.seq, i)))
                 .min();
-            match next.and_then(|(_, i)| runs[i].pop_front()) {
+            match next.and_then(|(_, _, i)| runs[i].pop_front()) {
                 Some(record) => out.push(record),
                 None => return out,
             }
