@@ -778,6 +778,15 @@ impl Flusher {
             let left = lane.abandon() + self.queues.drain_class(lane.class).len() as u64;
             counters.drop_events(DropReason::ShutdownTimeout, left);
         }
+        // Closes that passed the `closed` check just before it was set and landed after
+        // the drain above: nothing will report them any more.
+        let closes = self.queues.drain_span_closes().len() as u64;
+        if closes > 0 {
+            self.queues
+                .counters
+                .class(Class::Diagnostics)
+                .drop_events(DropReason::ShutdownTimeout, closes);
+        }
         for record in self.queues.drain_urgent() {
             self.queues
                 .counters
