@@ -348,6 +348,21 @@ pub fn render_jsonl(records: &[Record], options: &ReportOptions) -> Vec<Message>
 mod tests {
     use super::*;
 
+    /// Like 999.7 ms (which reads 1.00s, not 1000ms), a value that rounds up to the next
+    /// decade must not gain a fourth figure: 9.996 ms is 10.0ms, not 10.00ms.
+    #[test]
+    fn durations_rounding_up_to_the_next_decade_keep_three_figures() {
+        let cases = [
+            (Duration::from_micros(9_996), "10.0ms"),
+            (Duration::from_micros(99_960), "100ms"),
+            (Duration::from_millis(9_996), "10.0s"),
+            (Duration::from_millis(99_960), "100s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(human_duration(d), want, "{d:?}");
+        }
+    }
+
     #[test]
     fn durations_read_in_human_units_with_about_three_figures() {
         let cases = [
