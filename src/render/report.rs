@@ -75,13 +75,14 @@ pub fn human_duration(d: Duration) -> String {
     } else {
         (d.as_secs_f64(), "s")
     };
-    if value < 10.0 {
-        format!("{value:.2}{unit}")
-    } else if value < 100.0 {
-        format!("{value:.1}{unit}")
-    } else {
-        format!("{value:.0}{unit}")
+    // Chosen by the rounded text: 9.996 rounds to "10.00", which takes one decimal less.
+    for (limit, decimals) in [(10.0, 2), (100.0, 1)] {
+        let text = format!("{value:.decimals$}");
+        if text.parse::<f64>().is_ok_and(|v| v < limit) {
+            return format!("{text}{unit}");
+        }
     }
+    format!("{value:.0}{unit}")
 }
 
 /// Column widths: the widest cell of each column, cells wider than a table cell allows
