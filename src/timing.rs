@@ -131,3 +131,52 @@ mod tests {
         assert!(t.close("work").error);
     }
 }
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// A span entered on two threads at once: busy time is at least what either thread
+    /// spent inside it. Depth and `entered_at` are separate atomics: an exit that reads
+    /// `entered_at` after another thread's enter overwrote it loses the busy stretch that
+    /// just ended, and an enter preempted between its depth increment and its store starts
+    /// the stretch late. Racy by nature: several rounds, any one of which may catch it.
+    #[test]
+    fn busy_time_of_a_span_entered_on_two_threads_is_not_lost() {
+        for round in 0..6 {
+            let t = Arc::new(SpanTiming::new());
+            let run = Duration::from_millis(150);
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let t = Arc::clone(&t);
+                    std::thread::spawn(move || {
+                        let end = Instant::now() + run;
+                        let mut inside = Duration::ZERO;
+                        while Instant::now() < end {
+                            let start = Instant::now();
+                            t.enter();
+                            while start.elapsed() < Duration::from_micros(20) {
+                                std::hint::spin_loop();
+                            }
+                            t.exit();
+                            inside += start.elapsed();
+                            for _ in 0..20 {
+                                std::hint::spin_loop();
+                            }
+                        }
+                        inside
+                    })
+                })
+                .collect();
+            let inside: Vec<Duration> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+            let busy = Duration::from_nanos(t.close("s").busy_ns);
+            let most = *inside.iter().max().unwrap();
+            assert!(
+                busy.as_secs_f64() >= most.as_secs_f64() * 0.9,
+                "round {round}: busy {busy:?}, but one thread alone was inside for {most:?} ({inside:?})"
+            );
+        }
+    }
+}
