@@ -692,6 +692,30 @@ mod tests {
         assert_eq!(d.smallest.len(), DISTINCT_EXACT_MAX);
     }
 
+    /// "Both use bounded memory however much flows through them": the rollup bounds how
+    /// many values it keeps (256 messages, 10,000 values a field), but keeps each whole, so
+    /// long values (a query's text, a stack of user input) pin their full size: 20 distinct
+    /// 1 MiB values of a rollup field hold 20 MiB until the interval ends (10,000 would
+    /// hold 10 GiB).
+    #[test]
+    fn rollup_memory_is_bounded_whatever_the_size_of_values() {
+        let mut r = Rollup::new(vec!["query".into()], Vec::new(), 10);
+        for i in 0..20 {
+            let value = format!("{i:04}{}", "x".repeat(1 << 20));
+            let message = format!("{i:04}{}", "m".repeat(1 << 20));
+            r.add(
+                &Record::new(Class::Analytics, Level::INFO, "analytics", message)
+                    .with_field("query", value),
+            );
+        }
+        let kept: usize = r.messages.counts.keys().map(String::len).sum::<usize>()
+            + r.fields[0].1.counts.keys().map(String::len).sum::<usize>();
+        assert!(
+            kept <= 1 << 20,
+            "the rollup keeps {kept} bytes of values for 40 distinct keys"
+        );
+    }
+
     #[test]
     fn bounded_counts_send_late_keys_to_other() {
         let mut c = BoundedCounts::new(2);
