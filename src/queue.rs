@@ -128,9 +128,7 @@ impl ClassQueue {
     }
 
     fn over_high_water(&self) -> bool {
-        self.shards
-            .iter()
-            .any(|s| s.records.len() >= s.high_water)
+        self.shards.iter().any(|s| s.records.len() >= s.high_water)
     }
 
     fn queued(&self) -> Queued {
@@ -659,7 +657,10 @@ mod review_tests {
         }
         stop.store(true, Ordering::Relaxed);
         producer.join().unwrap();
-        assert_eq!(stuck, None, "(round, closes left): the next fill wakes nobody");
+        assert_eq!(
+            stuck, None,
+            "(round, closes left): the next fill wakes nobody"
+        );
     }
 
     /// One thread whose home is the last shard overflows into shard 0. When its events

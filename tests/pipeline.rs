@@ -555,7 +555,10 @@ fn two_discord_layers_share_one_registry() {
     let (stats_a, stats_b) = (guard_a.shutdown(), guard_b.shutdown());
     assert!(outcome.is_ok(), "a span panicked with two Discord layers");
     for (s, stats) in [(&a, &stats_a), (&b, &stats_b)] {
-        assert_eq!(s.lines(Class::Log), ["INFO  pipeline: outer{k=1 v=2}: in a span"]);
+        assert_eq!(
+            s.lines(Class::Log),
+            ["INFO  pipeline: outer{k=1 v=2}: in a span"]
+        );
         assert_eq!(stats.events, stats.delivered + stats.dropped);
     }
     // Only the second layer times `outer`: one close, in its report only.
