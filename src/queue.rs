@@ -700,3 +700,47 @@ mod review_tests {
         assert_eq!(log.dropped_for(DropReason::QueueFull), 10);
     }
 }
+
+#[cfg(test)]
+mod review_order_tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// One thread's events come out of successive drains in the order it emitted them,
+    /// even when its home shard overflows into the next while the flusher drains.
+    #[test]
+    fn one_threads_events_keep_their_order_across_drains_of_small_shards() {
+        let queue = Arc::new(ClassQueue::new(4, 2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = Record::new(Class::Log, Level::INFO, "t", i.to_string());
+                    if queue.push(0, r).is_some() {
+                        i += 1;
+                    }
+                }
+            })
+        };
+        let end = Instant::now() + Duration::from_secs(2);
+        let mut last: Option<u64> = None;
+        let mut inversion = None;
+        while Instant::now() < end && inversion.is_none() {
+            for r in queue.drain() {
+                let i: u64 = r.message().parse().unwrap();
+                if last.is_some_and(|l| i <= l) {
+                    inversion = Some((last, i));
+                }
+                last = Some(i);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        producer.join().unwrap();
+        assert_eq!(inversion, None, "(event before, event after)");
+    }
+}
