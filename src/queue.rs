@@ -148,13 +148,18 @@ impl ClassQueue {
     /// kept; equal times in the order their threads made them, then to the lower shard). At most one queue's worth: while producers keep
     /// pushing, popping until empty could take without end.
     fn drain(&self) -> Vec<Record> {
-        let depth = self.len();
+        // Every shard's length first, then the pops: measured shard by shard as they are
+        // drained, a thread refilling a drained shard could overflow into one drained
+        // later, and its later events would go in this batch before its earlier ones.
+        let lens: Vec<usize> = self.shards.iter().map(|s| s.records.len()).collect();
+        let depth: usize = lens.iter().sum();
         self.peak.fetch_max(depth as u64, Ordering::Relaxed);
         let mut runs: Vec<std::collections::VecDeque<Record>> = self
             .shards
             .iter()
-            .map(|s| {
-                let records = drain(&s.records).into();
+            .zip(lens)
+            .map(|(s, n)| {
+                let records = take(&s.records, n).into();
                 // Cleared after popping, not before: a push that lands during the drain,
                 // while the shard is still above its mark, would otherwise set the flag
                 // again, and the drain would then empty the shard with the flag left set:
@@ -374,7 +379,11 @@ impl Queues {
 /// producers keep pushing, popping until empty could take without end, and what the
 /// flusher holds must stay bounded by the capacity.
 fn drain<T>(queue: &ArrayQueue<T>) -> Vec<T> {
-    let n = queue.len();
+    take(queue, queue.len())
+}
+
+/// Takes at most `n` records from the front of a queue.
+fn take<T>(queue: &ArrayQueue<T>, n: usize) -> Vec<T> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         match queue.pop() {
