@@ -145,8 +145,9 @@ impl ClassQueue {
     }
 
     /// Takes what the shards hold now, merged into time order (each shard's own order
-    /// kept; equal times in the order their threads made them, then to the lower shard). At most one queue's worth: while producers keep
-    /// pushing, popping until empty could take without end.
+    /// kept; equal times in the order their threads made them, then to the lower shard).
+    /// At most one queue's worth: while producers keep pushing, popping until empty could
+    /// take without end.
     fn drain(&self) -> Vec<Record> {
         // Every shard's length first, then the pops: measured shard by shard as they are
         // drained, a thread refilling a drained shard could overflow into one drained
