@@ -13,7 +13,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record as SpanValues};
 use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan};
 use tracing_subscriber::Layer;
 
 use crate::config::DiscordLayerBuilder;
@@ -136,6 +136,12 @@ impl DiscordLayer {
         self
     }
 
+    /// Tells this layer's span extensions from another Discord layer's on the same
+    /// registry: the address of the queues it feeds (clones share it).
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.queues) as usize
+    }
+
     /// A handle for statistics and flushing, usable after the layer is installed.
     pub fn handle(&self) -> DiscordHandle {
         self.handle.clone()
@@ -147,6 +153,41 @@ impl DiscordLayer {
             .iter()
             .find(|(p, _)| has_prefix(target, p))
             .map_or(Class::Log, |(_, c)| *c)
+    }
+}
+
+/// A span extension of each Discord layer on the registry, by layer key: extensions are
+/// keyed by type, and several Discord layers may share one registry (inserting a type
+/// twice panics).
+struct PerLayer<T>(smallvec::SmallVec<[(usize, T); 1]>);
+
+fn own<'a, T: Send + Sync + 'static>(ext: &'a Extensions<'_>, key: usize) -> Option<&'a T> {
+    ext.get::<PerLayer<T>>()?
+        .0
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+fn own_mut<'a, T: Send + Sync + 'static>(
+    ext: &'a mut ExtensionsMut<'_>,
+    key: usize,
+) -> Option<&'a mut T> {
+    ext.get_mut::<PerLayer<T>>()?
+        .0
+        .iter_mut()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+/// Sets this layer's `T` (replacing its own, never another layer's).
+fn insert_own<T: Send + Sync + 'static>(ext: &mut ExtensionsMut<'_>, key: usize, value: T) {
+    match ext.get_mut::<PerLayer<T>>() {
+        Some(all) => match all.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => all.0.push((key, value)),
+        },
+        None => ext.insert(PerLayer(smallvec::smallvec![(key, value)])),
     }
 }
 
@@ -290,11 +331,15 @@ where
         let mut fields = String::new();
         attrs.record(&mut SpanFieldWriter(&mut fields));
         let rendered = SpanContext::render(meta.name(), &fields);
-        span.extensions_mut().insert(SpanContext {
-            name: meta.name(),
-            fields,
-            rendered,
-        });
+        insert_own(
+            &mut span.extensions_mut(),
+            self.key(),
+            SpanContext {
+                name: meta.name(),
+                fields,
+                rendered,
+            },
+        );
         self.start_timing(&span, meta);
     }
 
@@ -316,7 +361,7 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        if let Some(context) = ext.get_mut::<SpanContext>() {
+        if let Some(context) = own_mut::<SpanContext>(&mut ext, self.key()) {
             values.record(&mut SpanFieldWriter(&mut context.fields));
             context.rendered = SpanContext::render(context.name, &context.fields);
         }
@@ -356,8 +401,7 @@ where
             // buffer of its own to walk the other way.
             record.spans = scope
                 .filter_map(|span| {
-                    span.extensions()
-                        .get::<SpanContext>()
+                    own::<SpanContext>(&span.extensions(), self.key())
                         .map(|c| Arc::clone(&c.rendered))
                 })
                 .collect();
@@ -381,7 +425,7 @@ impl DiscordLayer {
     {
         let Some(timed) = &self.timing else { return };
         if self.classify(meta.target()) == Class::Diagnostics || timed.named(meta.name()) {
-            span.extensions_mut().insert(SpanTiming::new());
+            insert_own(&mut span.extensions_mut(), self.key(), SpanTiming::new());
         }
     }
 
@@ -415,7 +459,7 @@ impl DiscordLayer {
             return;
         }
         if let Some(span) = ctx.span(id) {
-            if let Some(timing) = span.extensions().get::<SpanTiming>() {
+            if let Some(timing) = own::<SpanTiming>(&span.extensions(), self.key()) {
                 f(span.name(), timing);
             }
         }
@@ -431,7 +475,7 @@ impl DiscordLayer {
         }
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
-                if let Some(timing) = span.extensions().get::<SpanTiming>() {
+                if let Some(timing) = own::<SpanTiming>(&span.extensions(), self.key()) {
                     timing.mark_error();
                 }
             }

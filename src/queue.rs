@@ -71,29 +71,32 @@ struct Shard {
     /// Set when a producer woke the flusher for this shard's high-water mark; cleared when
     /// the flusher drains. One wake a fill, not one a push.
     signalled: AtomicBool,
+    /// Length at which the flusher is woken before the batch interval (half the shard).
+    high_water: usize,
 }
 
 /// A class queue: its shards and the flusher's record of how deep it has been.
 struct ClassQueue {
     shards: Box<[Shard]>,
-    /// Shard length at which the flusher is woken before the batch interval.
-    high_water: usize,
     peak: AtomicU64,
 }
 
 impl ClassQueue {
     fn new(capacity: usize, shards: usize) -> Self {
         let shards = shards.clamp(1, capacity.max(1));
-        let per_shard = capacity.div_ceil(shards);
         ClassQueue {
             shards: (0..shards)
-                .map(|_| Shard {
-                    records: ArrayQueue::new(per_shard),
-                    accepted: AtomicU64::new(0),
-                    signalled: AtomicBool::new(false),
+                .map(|i| {
+                    // The shards' sizes add up to the capacity exactly.
+                    let size = shard_size(capacity, shards, i);
+                    Shard {
+                        records: ArrayQueue::new(size),
+                        accepted: AtomicU64::new(0),
+                        signalled: AtomicBool::new(false),
+                        high_water: (size / 2).max(1),
+                    }
                 })
                 .collect(),
-            high_water: (per_shard / 2).max(1),
             peak: AtomicU64::new(0),
         }
     }
@@ -107,8 +110,10 @@ impl ClassQueue {
             match shard.records.push(record) {
                 Ok(()) => {
                     shard.accepted.fetch_add(1, Ordering::Relaxed);
-                    let wake = shard.records.len() >= self.high_water
-                        && !shard.signalled.load(Ordering::Relaxed)
+                    // The flag first: a length read before a drain that then clears the
+                    // flag must not set it again once the shard is empty.
+                    let wake = !shard.signalled.load(Ordering::Acquire)
+                        && shard.records.len() >= shard.high_water
                         && !shard.signalled.swap(true, Ordering::AcqRel);
                     return Some(wake);
                 }
@@ -123,9 +128,7 @@ impl ClassQueue {
     }
 
     fn over_high_water(&self) -> bool {
-        self.shards
-            .iter()
-            .any(|s| s.records.len() >= self.high_water)
+        self.shards.iter().any(|s| s.records.len() >= s.high_water)
     }
 
     fn queued(&self) -> Queued {
@@ -142,17 +145,29 @@ impl ClassQueue {
     }
 
     /// Takes what the shards hold now, merged into time order (each shard's own order
-    /// kept, ties to the lower shard). At most one queue's worth: while producers keep
-    /// pushing, popping until empty could take without end.
+    /// kept; equal times in the order their threads made them, then to the lower shard).
+    /// At most one queue's worth: while producers keep pushing, popping until empty could
+    /// take without end.
     fn drain(&self) -> Vec<Record> {
-        let depth = self.len();
+        // Every shard's length first, then the pops: measured shard by shard as they are
+        // drained, a thread refilling a drained shard could overflow into one drained
+        // later, and its later events would go in this batch before its earlier ones.
+        let lens: Vec<usize> = self.shards.iter().map(|s| s.records.len()).collect();
+        let depth: usize = lens.iter().sum();
         self.peak.fetch_max(depth as u64, Ordering::Relaxed);
         let mut runs: Vec<std::collections::VecDeque<Record>> = self
             .shards
             .iter()
-            .map(|s| {
+            .zip(lens)
+            .map(|(s, n)| {
+                let records = take(&s.records, n).into();
+                // Cleared after popping, not before: a push that lands during the drain,
+                // while the shard is still above its mark, would otherwise set the flag
+                // again, and the drain would then empty the shard with the flag left set:
+                // the next fill would wake nobody. (A shard left above its mark by such
+                // pushes is seen by `over_high_water` when the flusher looks next.)
                 s.signalled.store(false, Ordering::Release);
-                drain(&s.records).into()
+                records
             })
             .collect();
         if runs.len() == 1 {
@@ -163,14 +178,20 @@ impl ClassQueue {
             let next = runs
                 .iter()
                 .enumerate()
-                .filter_map(|(i, run)| run.front().map(|r| (r.time, i)))
+                .filter_map(|(i, run)| run.front().map(|r| (r.time, r.seq, i)))
                 .min();
-            match next.and_then(|(_, i)| runs[i].pop_front()) {
+            match next.and_then(|(_, _, i)| runs[i].pop_front()) {
                 Some(record) => out.push(record),
                 None => return out,
             }
         }
     }
+}
+
+/// The size of shard `i` of `shards` sharing `capacity` (at least one each): the first
+/// `capacity % shards` shards take one more.
+fn shard_size(capacity: usize, shards: usize, i: usize) -> usize {
+    (capacity / shards + usize::from(i < capacity % shards)).max(1)
 }
 
 /// A shard's spare text buffers, on its own cache lines.
@@ -205,7 +226,7 @@ impl Queues {
         Queues {
             spares: (0..shards)
                 // As many spares as records: buffers stay within twice the capacity.
-                .map(|_| Spares(ArrayQueue::new(capacity.div_ceil(shards).max(1))))
+                .map(|i| Spares(ArrayQueue::new(shard_size(capacity, shards, i))))
                 .collect(),
             next_spare: AtomicUsize::new(0),
             classes,
@@ -335,8 +356,8 @@ impl Queues {
         match self.spans.push(close) {
             Ok(()) => {
                 // Once a fill, as for records: half full wakes the flusher to drain.
-                let wake = self.spans.len() >= self.spans.capacity() / 2
-                    && !self.spans_signalled.load(Ordering::Relaxed)
+                let wake = !self.spans_signalled.load(Ordering::Acquire)
+                    && self.spans.len() >= self.spans.capacity() / 2
                     && !self.spans_signalled.swap(true, Ordering::AcqRel);
                 if wake {
                     self.wake.wake();
@@ -348,8 +369,10 @@ impl Queues {
 
     /// Takes every queued span close, oldest first (at most what the queue holds now).
     pub(crate) fn drain_span_closes(&self) -> Vec<SpanClose> {
+        let closes = drain(&self.spans);
+        // After popping, as for the class queues (see `ClassQueue::drain`).
         self.spans_signalled.store(false, Ordering::Release);
-        drain(&self.spans)
+        closes
     }
 }
 
@@ -357,7 +380,11 @@ impl Queues {
 /// producers keep pushing, popping until empty could take without end, and what the
 /// flusher holds must stay bounded by the capacity.
 fn drain<T>(queue: &ArrayQueue<T>) -> Vec<T> {
-    let n = queue.len();
+    take(queue, queue.len())
+}
+
+/// Takes at most `n` records from the front of a queue.
+fn take<T>(queue: &ArrayQueue<T>, n: usize) -> Vec<T> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         match queue.pop() {
@@ -529,5 +556,208 @@ mod tests {
         );
         assert_eq!(s.events, 1);
         assert_eq!(q.class_len(Class::Log), 0);
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant, SystemTime};
+
+    use super::*;
+
+    fn info(msg: &str) -> Record {
+        Record::new(Class::Log, Level::INFO, "t", msg)
+    }
+
+    /// A push that lands while the flusher drains a shard at or above its high-water mark
+    /// must not leave `signalled` set once the drain has emptied the shard: otherwise the
+    /// next fill wakes nobody, and the queue fills up (and drops) until the batch interval.
+    #[test]
+    fn a_push_during_a_drain_does_not_leave_the_shard_signalled() {
+        let queue = Arc::new(ClassQueue::new(64, 1));
+        let high_water = queue.shards[0].high_water;
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let template = info("x");
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = queue.push(0, template.clone());
+                    for _ in 0..50 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        let end = Instant::now() + Duration::from_secs(3);
+        let mut stuck = None;
+        let mut rounds = 0;
+        while Instant::now() < end && stuck.is_none() {
+            // Wait for a fill, then drain it while the producer keeps pushing.
+            // Drain well above the mark, so that pushes land while it is still reached.
+            while queue.len() < high_water + high_water / 2 && Instant::now() < end {
+                std::hint::spin_loop();
+            }
+            let _ = queue.drain();
+            rounds += 1;
+            // After a drain, `signalled` may only be set by a push that found the shard at
+            // its high-water mark, and only a drain shortens a shard: so if it is set now,
+            // the shard must be that deep now.
+            let signalled = queue.shards[0].signalled.load(Ordering::Acquire);
+            let len = queue.shards[0].records.len();
+            if signalled && len < high_water {
+                stuck = Some((rounds, len));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        producer.join().unwrap();
+        if let Some((round, len)) = stuck {
+            // Show the consequence: fill the shard to its mark; no push asks for a wake.
+            let wakes = (len..high_water)
+                .filter(|_| queue.push(0, info("y")) == Some(true))
+                .count();
+            panic!(
+                "round {round}: drain left `signalled` set with {len} < {high_water} \
+                 records; filling the shard to its high-water mark woke the flusher {wakes} times"
+            );
+        }
+    }
+
+    /// The span-close queue has the same one-wake-a-fill flag: a close pushed while the
+    /// flusher drains must not leave it set once the queue is empty.
+    #[test]
+    fn a_span_close_during_a_drain_does_not_leave_the_span_queue_signalled() {
+        let q = Arc::new(Queues::with_shards(64, 1));
+        let half = q.spans.capacity() / 2;
+        let stop = Arc::new(AtomicBool::new(false));
+        let close = SpanClose {
+            name: "s",
+            busy_ns: 1,
+            idle_ns: 1,
+            error: false,
+        };
+        let producer = {
+            let (q, stop) = (Arc::clone(&q), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    q.push_span_close(close);
+                    for _ in 0..50 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        let end = Instant::now() + Duration::from_secs(3);
+        let mut stuck = None;
+        let mut rounds = 0;
+        while Instant::now() < end && stuck.is_none() {
+            // Drain well above the mark, so that pushes land while it is still reached.
+            while q.spans.len() < half + half / 2 && Instant::now() < end {
+                std::hint::spin_loop();
+            }
+            let _ = q.drain_span_closes();
+            rounds += 1;
+            let signalled = q.spans_signalled.load(Ordering::Acquire);
+            let len = q.spans.len();
+            if signalled && len < half {
+                stuck = Some((rounds, len));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        producer.join().unwrap();
+        assert_eq!(
+            stuck, None,
+            "(round, closes left): the next fill wakes nobody"
+        );
+    }
+
+    /// One thread whose home is the last shard overflows into shard 0. When its events
+    /// have equal timestamps (coarse clocks: macOS `SystemTime` has microsecond
+    /// resolution), the merge must still keep that thread's order.
+    #[test]
+    fn overflow_past_the_last_shard_keeps_one_threads_order_when_times_tie() {
+        let queue = ClassQueue::new(4, 2);
+        let time = SystemTime::now();
+        for i in 1..=4 {
+            let mut r = info(&i.to_string());
+            r.time = time;
+            assert!(queue.push(1, r).is_some());
+        }
+        assert_eq!(queue.shards[1].records.len(), 2, "home shard full");
+        assert_eq!(queue.shards[0].records.len(), 2, "overflowed to shard 0");
+        let got: Vec<String> = queue
+            .drain()
+            .iter()
+            .map(|r| r.message().to_owned())
+            .collect();
+        assert_eq!(got, ["1", "2", "3", "4"]);
+    }
+
+    /// `queue_capacity` is "how many events each class queue holds": shards must not add up
+    /// to more than that.
+    #[test]
+    fn shards_hold_no_more_than_the_configured_capacity() {
+        let q = Queues::with_shards(10, 8);
+        for i in 0..20 {
+            q.push_from(i % 8, info(&i.to_string()));
+        }
+        let s = q.stats();
+        let log = s.class(Class::Log);
+        assert_eq!(log.events, 20);
+        assert_eq!(log.queue_depth, 10, "the queue holds its capacity");
+        assert_eq!(log.dropped_for(DropReason::QueueFull), 10);
+    }
+}
+
+#[cfg(test)]
+mod review_order_tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// One thread's events come out of successive drains in the order it emitted them,
+    /// even when its home shard overflows into the next while the flusher drains.
+    ///
+    /// Known limitation, not met: when a full home shard overflows into the next while the
+    /// flusher drains, a few of that thread's earlier events can be left for the next
+    /// batch while later ones go now (order within a batch is kept). It needs a full queue
+    /// (the moment before drops) and is rare since lengths are read before popping; a fix
+    /// needs per-thread sequence checks at drain time. Run with `--ignored` to see it.
+    #[test]
+    #[ignore = "known limitation: order across batches when a shard overflows mid-drain"]
+    fn one_threads_events_keep_their_order_across_drains_of_small_shards() {
+        let queue = Arc::new(ClassQueue::new(4, 2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = Record::new(Class::Log, Level::INFO, "t", i.to_string());
+                    if queue.push(0, r).is_some() {
+                        i += 1;
+                    }
+                }
+            })
+        };
+        let end = Instant::now() + Duration::from_secs(2);
+        let mut last: Option<u64> = None;
+        let mut inversion = None;
+        while Instant::now() < end && inversion.is_none() {
+            for r in queue.drain() {
+                let i: u64 = r.message().parse().unwrap();
+                if last.is_some_and(|l| i <= l) {
+                    inversion = Some((last, i));
+                }
+                last = Some(i);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        producer.join().unwrap();
+        assert_eq!(inversion, None, "(event before, event after)");
     }
 }

@@ -51,6 +51,22 @@ pub struct Record {
     /// Each field's name and where its value ends in `text` (it starts where the previous
     /// one ended).
     fields: FieldIndex,
+    /// This thread's count of records made so far: orders one thread's records whose
+    /// `time` ties (coarse clocks) when the queue merges its shards.
+    pub(crate) seq: u64,
+}
+
+thread_local! {
+    static NEXT_SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The next sequence number of the calling thread.
+fn next_seq() -> u64 {
+    NEXT_SEQ.with(|n| {
+        let seq = n.get();
+        n.set(seq.wrapping_add(1));
+        seq
+    })
 }
 
 impl Record {
@@ -87,6 +103,7 @@ impl Record {
             text,
             message_end: 0,
             fields: FieldIndex::with_capacity(fields),
+            seq: next_seq(),
         }
     }
 

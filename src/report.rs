@@ -12,7 +12,10 @@
 //!   `other`), the top values of configured fields (at most [`ROLLUP_VALUES_MAX`] distinct
 //!   values tracked per field, then `other`), and the distinct count of configured id
 //!   fields (exact up to [`DISTINCT_EXACT_MAX`] values, then an estimate from the
-//!   smallest hashes, within about 2 %).
+//!   smallest hashes, within about 2 %). Messages and values are kept to
+//!   [`ROLLUP_KEY_MAX`] bytes, so a rollup holds at most about
+//!   `(ROLLUP_MESSAGES_MAX + fields × ROLLUP_VALUES_MAX) × ROLLUP_KEY_MAX` bytes of keys
+//!   (about 1 MB a configured field) whatever the events hold.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
@@ -293,6 +296,22 @@ impl AnalyticsMode {
     }
 }
 
+/// Longest key a rollup keeps, in bytes: a longer message or value is cut (at a character
+/// boundary, marked `…`), so that memory is bounded by size as well as by count. Keys that
+/// agree in their first [`ROLLUP_KEY_MAX`] bytes count together.
+pub const ROLLUP_KEY_MAX: usize = 100;
+
+fn bounded_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.len() <= ROLLUP_KEY_MAX {
+        return key.into();
+    }
+    let mut cut = ROLLUP_KEY_MAX;
+    while !key.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &key[..cut]).into()
+}
+
 /// Counts per key, at most `max` keys; keys first seen after that count as `other`.
 #[derive(Debug, Clone, Default)]
 struct BoundedCounts {
@@ -310,6 +329,8 @@ impl BoundedCounts {
     }
 
     fn add(&mut self, key: &str) {
+        let key = bounded_key(key);
+        let key = key.as_ref();
         if let Some(n) = self.counts.get_mut(key) {
             *n += 1;
         } else if self.counts.len() < self.max {
@@ -690,6 +711,30 @@ mod tests {
         assert!(estimated);
         assert!((n as f64 - 200_000.0).abs() < 200_000.0 * 0.05, "{n}");
         assert_eq!(d.smallest.len(), DISTINCT_EXACT_MAX);
+    }
+
+    /// "Both use bounded memory however much flows through them": the rollup bounds how
+    /// many values it keeps (256 messages, 10,000 values a field), but keeps each whole, so
+    /// long values (a query's text, a stack of user input) pin their full size: 20 distinct
+    /// 1 MiB values of a rollup field hold 20 MiB until the interval ends (10,000 would
+    /// hold 10 GiB).
+    #[test]
+    fn rollup_memory_is_bounded_whatever_the_size_of_values() {
+        let mut r = Rollup::new(vec!["query".into()], Vec::new(), 10);
+        for i in 0..20 {
+            let value = format!("{i:04}{}", "x".repeat(1 << 20));
+            let message = format!("{i:04}{}", "m".repeat(1 << 20));
+            r.add(
+                &Record::new(Class::Analytics, Level::INFO, "analytics", message)
+                    .with_field("query", value),
+            );
+        }
+        let kept: usize = r.messages.counts.keys().map(String::len).sum::<usize>()
+            + r.fields[0].1.counts.keys().map(String::len).sum::<usize>();
+        assert!(
+            kept <= 1 << 20,
+            "the rollup keeps {kept} bytes of values for 40 distinct keys"
+        );
     }
 
     #[test]

@@ -6,10 +6,11 @@
 //! Busy and idle time are as tracing-subscriber's `fmt` span timings define them: busy is
 //! the time the span was entered (on any thread, nested entries counted once), idle is the
 //! rest of its life from creation to close. Nothing here allocates: the clock lives in
-//! atomics updated under the registry's read lock, and a close is a `Copy` struct pushed
-//! into a bounded lock-free queue.
+//! the span's extensions behind its own small lock (taken under the registry's read lock),
+//! and a close is a `Copy` struct pushed into a bounded lock-free queue.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 /// One closed timed span, as the flusher receives it.
@@ -38,16 +39,24 @@ impl TimedSpans {
     }
 }
 
-/// The clock of one timed span, stored in its extensions. Atomics, so that entering and
-/// leaving need only the registry's read lock (a span may be entered on several threads).
+/// The clock of one timed span, stored in its extensions. Behind its own small lock, so
+/// that entering and leaving need only the registry's read lock (a span may be entered on
+/// several threads); uncontended unless one span is entered on several threads at once.
 pub(crate) struct SpanTiming {
     created: Instant,
-    /// When the outermost current entry began, in nanoseconds since `created`.
-    entered_at: AtomicU64,
-    /// Entries not yet left (nested or on other threads): busy time is counted once.
-    depth: AtomicU32,
-    busy_ns: AtomicU64,
+    /// One lock for the depth and the start of the current stretch: as separate atomics,
+    /// an exit could read a start that another thread's enter had just overwritten.
+    clock: Mutex<Clock>,
     error: AtomicBool,
+}
+
+#[derive(Default)]
+struct Clock {
+    /// When the outermost current entry began, in nanoseconds since `created`.
+    entered_at: u64,
+    /// Entries not yet left (nested or on other threads): busy time is counted once.
+    depth: u32,
+    busy_ns: u64,
 }
 
 fn nanos_since(start: Instant, now: Instant) -> u64 {
@@ -58,29 +67,36 @@ impl SpanTiming {
     pub(crate) fn new() -> Self {
         SpanTiming {
             created: Instant::now(),
-            entered_at: AtomicU64::new(0),
-            depth: AtomicU32::new(0),
-            busy_ns: AtomicU64::new(0),
+            clock: Mutex::new(Clock::default()),
             error: AtomicBool::new(false),
         }
     }
 
+    fn clock(&self) -> MutexGuard<'_, Clock> {
+        // Nothing panics while holding it; a poisoned clock is still a clock.
+        self.clock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn enter(&self) {
-        if self.depth.fetch_add(1, Relaxed) == 0 {
-            self.entered_at
-                .store(nanos_since(self.created, Instant::now()), Relaxed);
+        let mut clock = self.clock();
+        if clock.depth == 0 {
+            clock.entered_at = nanos_since(self.created, Instant::now());
         }
+        clock.depth = clock.depth.saturating_add(1);
     }
 
     pub(crate) fn exit(&self) {
-        let left = self
-            .depth
-            .fetch_update(Relaxed, Relaxed, |d| d.checked_sub(1))
-            .unwrap_or(0);
-        if left == 1 {
+        let mut clock = self.clock();
+        // One exit too many is ignored.
+        if clock.depth == 0 {
+            return;
+        }
+        clock.depth -= 1;
+        if clock.depth == 0 {
             let now = nanos_since(self.created, Instant::now());
-            let busy = now.saturating_sub(self.entered_at.load(Relaxed));
-            self.busy_ns.fetch_add(busy, Relaxed);
+            clock.busy_ns = clock
+                .busy_ns
+                .saturating_add(now.saturating_sub(clock.entered_at));
         }
     }
 
@@ -91,10 +107,11 @@ impl SpanTiming {
     /// The close of this span, now. A span closed while still entered (possible when a
     /// guard outlives `close`) counts the open entry as busy.
     pub(crate) fn close(&self, name: &'static str) -> SpanClose {
+        let clock = self.clock();
         let total = nanos_since(self.created, Instant::now());
-        let mut busy = self.busy_ns.load(Relaxed);
-        if self.depth.load(Relaxed) > 0 {
-            busy += total.saturating_sub(self.entered_at.load(Relaxed));
+        let mut busy = clock.busy_ns;
+        if clock.depth > 0 {
+            busy = busy.saturating_add(total.saturating_sub(clock.entered_at));
         }
         let busy = busy.min(total);
         SpanClose {
@@ -129,5 +146,54 @@ mod tests {
         assert!(!c.error);
         t.mark_error();
         assert!(t.close("work").error);
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// A span entered on two threads at once: busy time is at least what either thread
+    /// spent inside it. Depth and `entered_at` are separate atomics: an exit that reads
+    /// `entered_at` after another thread's enter overwrote it loses the busy stretch that
+    /// just ended, and an enter preempted between its depth increment and its store starts
+    /// the stretch late. Racy by nature: several rounds, any one of which may catch it.
+    #[test]
+    fn busy_time_of_a_span_entered_on_two_threads_is_not_lost() {
+        for round in 0..6 {
+            let t = Arc::new(SpanTiming::new());
+            let run = Duration::from_millis(150);
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let t = Arc::clone(&t);
+                    std::thread::spawn(move || {
+                        let end = Instant::now() + run;
+                        let mut inside = Duration::ZERO;
+                        while Instant::now() < end {
+                            let start = Instant::now();
+                            t.enter();
+                            while start.elapsed() < Duration::from_micros(20) {
+                                std::hint::spin_loop();
+                            }
+                            t.exit();
+                            inside += start.elapsed();
+                            for _ in 0..20 {
+                                std::hint::spin_loop();
+                            }
+                        }
+                        inside
+                    })
+                })
+                .collect();
+            let inside: Vec<Duration> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+            let busy = Duration::from_nanos(t.close("s").busy_ns);
+            let most = *inside.iter().max().unwrap();
+            assert!(
+                busy.as_secs_f64() >= most.as_secs_f64() * 0.9,
+                "round {round}: busy {busy:?}, but one thread alone was inside for {most:?} ({inside:?})"
+            );
+        }
     }
 }

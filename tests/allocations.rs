@@ -96,9 +96,8 @@ fn allocations_per_event() {
     let (layer, guard) = s
         .builder(Duration::from_secs(120))
         // Far above what a phase emits between two flushes (2,000 events), even split into
-        // eight shards: no shard
-        // reaches its high-water mark, so the flusher never drains (and hands buffers back)
-        // in the middle of a phase.
+        // eight shards: no shard reaches its high-water mark, so the flusher never drains
+        // (and hands buffers back) in the middle of a phase.
         .queue_capacity(64 * N as usize)
         .build()
         .unwrap();

@@ -533,3 +533,35 @@ fn an_error_is_prompt_even_while_a_big_batch_spends_the_bucket() {
     assert_eq!(s.mock.status_counts().get(&429), None);
     drop(guard);
 }
+
+/// Two Discord layers on one registry (say, two servers, or per-layer filters routing to
+/// different bots): each keeps its own span context and timings. Both insert their span
+/// extensions under the same types, and tracing-subscriber's `ExtensionsMut::insert`
+/// panics when a type is already there.
+#[test]
+fn two_discord_layers_share_one_registry() {
+    let a = Setup::new();
+    let b = Setup::new();
+    let (layer_a, guard_a) = a.builder(LONG).build().unwrap();
+    let (layer_b, guard_b) = b.builder(LONG).timed_span("outer").build().unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer_a).with(layer_b);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tracing::subscriber::with_default(subscriber, || {
+            let span = info_span!("outer", k = 1, v = tracing::field::Empty);
+            span.record("v", 2);
+            span.in_scope(|| info!("in a span"));
+        });
+    }));
+    let (stats_a, stats_b) = (guard_a.shutdown(), guard_b.shutdown());
+    assert!(outcome.is_ok(), "a span panicked with two Discord layers");
+    for (s, stats) in [(&a, &stats_a), (&b, &stats_b)] {
+        assert_eq!(
+            s.lines(Class::Log),
+            ["INFO  pipeline: outer{k=1 v=2}: in a span"]
+        );
+        assert_eq!(stats.events, stats.delivered + stats.dropped);
+    }
+    // Only the second layer times `outer`: one close, in its report only.
+    assert_eq!(stats_a.class(Class::Diagnostics).events, 0);
+    assert_eq!(stats_b.class(Class::Diagnostics).events, 1);
+}

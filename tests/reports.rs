@@ -369,3 +369,77 @@ fn a_busy_diagnostics_queue_drained_early_still_gets_its_report_each_interval() 
     let stats = guard.shutdown();
     assert_eq!(stats.events, stats.delivered + stats.dropped);
 }
+
+/// "ERRORs are posted at once as always, and are not in the rollup" (`analytics_mode`).
+/// When the urgent queue is full, an ERROR falls back to the class queue "and is posted
+/// with the batch": in rollup mode it must still not be folded into the rollup (where it
+/// would be counted as an ordinary event and never shown as an ERROR).
+#[test]
+fn analytics_errors_that_overflow_the_urgent_queue_stay_out_of_the_rollup() {
+    let s = Setup::new();
+    // A capacity of 4 bounds the urgent queue at 4 as well.
+    let (layer, guard) = s
+        .builder(LONG)
+        .queue_capacity(4)
+        .analytics_mode(AnalyticsMode::Rollup)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..8 {
+            error!(target: "analytics", i, "payment failed");
+        }
+    });
+    let stats = guard.shutdown();
+    let a = stats.class(Class::Analytics);
+    assert_eq!(a.events, 8);
+    assert_eq!(a.events, a.delivered + a.dropped_total());
+    let rolled_up: Vec<String> = block_lines(&s, Class::Analytics)
+        .into_iter()
+        .filter(|l| l.starts_with("analytics rollup") || l.contains("payment failed  "))
+        .collect();
+    assert!(
+        rolled_up.is_empty(),
+        "ERRORs were counted in the rollup instead of posted as ERRORs: {rolled_up:?}"
+    );
+}
+
+/// Spans closing on other threads while the guard shuts down: every close is counted
+/// delivered or dropped once shutdown has returned and the threads have stopped. A close
+/// that passed the "closed" check just before shutdown and lands in the span queue after
+/// the flusher's last drain of it must still be counted (as a shutdown drop).
+#[test]
+fn span_closes_racing_shutdown_are_all_accounted_for() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for round in 0..20 {
+        let s = Setup::with_config(tracing_discord::mock::MockConfig::with_unlimited_rates());
+        let (layer, guard) = s.builder(LONG).build().unwrap();
+        let handle = guard.handle();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (dispatch, stop) = (dispatch.clone(), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        while !stop.load(Ordering::Relaxed) {
+                            info_span!(target: "diagnostics", "tick").in_scope(|| {});
+                        }
+                    })
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        guard.shutdown();
+        stop.store(true, Ordering::Relaxed);
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let stats = handle.stats();
+        let d = stats.class(Class::Diagnostics);
+        assert_eq!(
+            d.events,
+            d.delivered + d.dropped_total(),
+            "round {round}: {} span closes neither delivered nor dropped ({d:?})",
+            d.events - d.delivered - d.dropped_total()
+        );
+    }
+}

@@ -667,16 +667,23 @@ impl Flusher {
         } else {
             Vec::new()
         };
+        // ERRORs are not in the rollup: these overflowed the urgent queue and are posted
+        // as rows with the batch, whatever the mode.
+        let is_error = |r: &crate::Record| r.level == tracing_core::Level::ERROR;
         if reports.analytics_mode.rollup() {
             let mut rollup = self.rollup.borrow_mut();
-            records.iter().for_each(|r| rollup.add(r));
+            records
+                .iter()
+                .filter(|r| !is_error(r))
+                .for_each(|r| rollup.add(r));
         }
         if reports.analytics_mode.lines() {
             (records, files)
         } else {
+            let (errors, rolled): (Vec<_>, Vec<_>) = records.into_iter().partition(is_error);
             // Counted by the rollup: their buffers go back to the layer now.
-            self.queues.recycle(records);
-            (Vec::new(), files)
+            self.queues.recycle(rolled);
+            (errors, files)
         }
     }
 
@@ -771,6 +778,15 @@ impl Flusher {
             let counters = self.queues.counters.class(lane.class);
             let left = lane.abandon() + self.queues.drain_class(lane.class).len() as u64;
             counters.drop_events(DropReason::ShutdownTimeout, left);
+        }
+        // Closes that passed the `closed` check just before it was set and landed after
+        // the drain above: nothing will report them any more.
+        let closes = self.queues.drain_span_closes().len() as u64;
+        if closes > 0 {
+            self.queues
+                .counters
+                .class(Class::Diagnostics)
+                .drop_events(DropReason::ShutdownTimeout, closes);
         }
         for record in self.queues.drain_urgent() {
             self.queues

@@ -75,13 +75,14 @@ pub fn human_duration(d: Duration) -> String {
     } else {
         (d.as_secs_f64(), "s")
     };
-    if value < 10.0 {
-        format!("{value:.2}{unit}")
-    } else if value < 100.0 {
-        format!("{value:.1}{unit}")
-    } else {
-        format!("{value:.0}{unit}")
+    // Chosen by the rounded text: 9.996 rounds to "10.00", which takes one decimal less.
+    for (limit, decimals) in [(10.0, 2), (100.0, 1)] {
+        let text = format!("{value:.decimals$}");
+        if text.parse::<f64>().is_ok_and(|v| v < limit) {
+            return format!("{text}{unit}");
+        }
     }
+    format!("{value:.0}{unit}")
 }
 
 /// Column widths: the widest cell of each column, cells wider than a table cell allows
@@ -298,6 +299,21 @@ pub fn render_jsonl(records: &[Record], options: &ReportOptions) -> Vec<Message>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Like 999.7 ms (which reads 1.00s, not 1000ms), a value that rounds up to the next
+    /// decade must not gain a fourth figure: 9.996 ms is 10.0ms, not 10.00ms.
+    #[test]
+    fn durations_rounding_up_to_the_next_decade_keep_three_figures() {
+        let cases = [
+            (Duration::from_micros(9_996), "10.0ms"),
+            (Duration::from_micros(99_960), "100ms"),
+            (Duration::from_millis(9_996), "10.0s"),
+            (Duration::from_millis(99_960), "100s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(human_duration(d), want, "{d:?}");
+        }
+    }
 
     #[test]
     fn durations_read_in_human_units_with_about_three_figures() {
