@@ -10,9 +10,9 @@
 //! A full shard passes the record on to the next, so one busy thread can still use the
 //! whole capacity. The flusher merges the shards back into time order.
 //!
-//! The flusher hands the text buffers of records it has rendered back to the shards'
-//! spare lists, and the layer takes its next buffer from there: in a steady state the hot
-//! path does not allocate at all.
+//! The flusher hands the text buffers of records it has rendered back to the spare list of
+//! the capturing thread's home shard, and that thread takes its next buffer from there: in
+//! a steady state the hot path does not allocate at all.
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -203,7 +203,6 @@ pub(crate) struct Queues {
     classes: [ClassQueue; 3],
     spares: Box<[Spares]>,
     /// Where the next recycled buffer goes, round robin.
-    next_spare: AtomicUsize,
     urgent: ArrayQueue<Record>,
     /// Closes of timed spans, for the performance report (see `push_span_close`).
     spans: ArrayQueue<SpanClose>,
@@ -228,7 +227,6 @@ impl Queues {
                 // As many spares as records: buffers stay within twice the capacity.
                 .map(|i| Spares(ArrayQueue::new(shard_size(capacity, shards, i))))
                 .collect(),
-            next_spare: AtomicUsize::new(0),
             classes,
             urgent: ArrayQueue::new(URGENT_CAPACITY.min(capacity)),
             spans: ArrayQueue::new(capacity),
@@ -239,26 +237,24 @@ impl Queues {
         }
     }
 
-    /// An empty text buffer for the next record: a spare from the home shard or the next
-    /// one, or new.
+    /// An empty text buffer for the next record: a spare from the home shard, or new.
     pub(crate) fn text_buffer(&self, home: usize) -> String {
-        let n = self.spares.len();
-        self.spares[home % n]
+        self.spares[home % self.spares.len()]
             .0
             .pop()
-            .or_else(|| self.spares[(home + 1) % n].0.pop())
             .unwrap_or_else(|| String::with_capacity(TEXT_CAPACITY))
     }
 
     /// Keeps the text buffers of rendered records as spares (the flusher's side).
     pub(crate) fn recycle(&self, records: Vec<Record>) {
         for record in records {
+            let home = record.home as usize;
             let mut text = record.into_text();
             if (TEXT_CAPACITY..=SPARE_MAX_CAPACITY).contains(&text.capacity()) {
                 text.clear();
-                let i = self.next_spare.fetch_add(1, Ordering::Relaxed);
-                // A full spare list frees the buffer instead.
-                let _ = self.spares[i % self.spares.len()].0.push(text);
+                // Back where the capturing thread takes its next buffer; a full spare
+                // list frees it instead.
+                let _ = self.spares[home % self.spares.len()].0.push(text);
             }
         }
     }

@@ -54,6 +54,9 @@ pub struct Record {
     /// This thread's count of records made so far: orders one thread's records whose
     /// `time` ties (coarse clocks) when the queue merges its shards.
     pub(crate) seq: u64,
+    /// The home shard of the thread that captured it: its text buffer goes back to that
+    /// shard's spares, where the same thread takes its next one.
+    pub(crate) home: u32,
 }
 
 thread_local! {
@@ -104,6 +107,7 @@ impl Record {
             message_end: 0,
             fields: FieldIndex::with_capacity(fields),
             seq: next_seq(),
+            home: 0,
         }
     }
 
