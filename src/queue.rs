@@ -68,11 +68,33 @@ struct Shard {
     records: ArrayQueue<Record>,
     /// Records this shard accepted.
     accepted: AtomicU64,
-    /// Set when a producer woke the flusher for this shard's high-water mark; cleared when
-    /// the flusher drains. One wake a fill, not one a push.
-    signalled: AtomicBool,
+    signalled: FillSignal,
     /// Length at which the flusher is woken before the batch interval (half the shard).
     high_water: usize,
+}
+
+/// One wake a fill, not one a push: the first producer to find a queue at its high-water
+/// mark asks for a wake; the flag is cleared when the flusher has drained.
+#[derive(Default)]
+struct FillSignal(AtomicBool);
+
+impl FillSignal {
+    /// After a push: whether this push should wake the flusher. The flag is read before
+    /// the length, so a length read before a drain cannot set the flag once the queue
+    /// has been emptied.
+    fn after_push(&self, len: impl FnOnce() -> usize, high_water: usize) -> bool {
+        !self.0.load(Ordering::Acquire)
+            && len() >= high_water
+            && !self.0.swap(true, Ordering::AcqRel)
+    }
+
+    /// After the flusher has popped, not before: a push landing during the drain while
+    /// the queue is still above its mark would set the flag again, and the drain would then
+    /// empty the queue with the flag left set, so the next fill would wake nobody. (A queue
+    /// left above its mark by such pushes is seen when the flusher looks next.)
+    fn drained(&self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// A class queue: its shards and the flusher's record of how deep it has been.
@@ -92,7 +114,7 @@ impl ClassQueue {
                     Shard {
                         records: ArrayQueue::new(size),
                         accepted: AtomicU64::new(0),
-                        signalled: AtomicBool::new(false),
+                        signalled: FillSignal::default(),
                         high_water: (size / 2).max(1),
                     }
                 })
@@ -112,9 +134,9 @@ impl ClassQueue {
                     shard.accepted.fetch_add(1, Ordering::Relaxed);
                     // The flag first: a length read before a drain that then clears the
                     // flag must not set it again once the shard is empty.
-                    let wake = !shard.signalled.load(Ordering::Acquire)
-                        && shard.records.len() >= shard.high_water
-                        && !shard.signalled.swap(true, Ordering::AcqRel);
+                    let wake = shard
+                        .signalled
+                        .after_push(|| shard.records.len(), shard.high_water);
                     return Some(wake);
                 }
                 Err(back) => record = back,
@@ -161,12 +183,7 @@ impl ClassQueue {
             .zip(lens)
             .map(|(s, n)| {
                 let records = take(&s.records, n).into();
-                // Cleared after popping, not before: a push that lands during the drain,
-                // while the shard is still above its mark, would otherwise set the flag
-                // again, and the drain would then empty the shard with the flag left set:
-                // the next fill would wake nobody. (A shard left above its mark by such
-                // pushes is seen by `over_high_water` when the flusher looks next.)
-                s.signalled.store(false, Ordering::Release);
+                s.signalled.drained();
                 records
             })
             .collect();
@@ -206,8 +223,7 @@ pub(crate) struct Queues {
     urgent: ArrayQueue<Record>,
     /// Closes of timed spans, for the performance report (see `push_span_close`).
     spans: ArrayQueue<SpanClose>,
-    /// Set when a span close woke the flusher; cleared when it drains the closes.
-    spans_signalled: AtomicBool,
+    spans_signalled: FillSignal,
     wake: Wake,
     closed: AtomicBool,
     pub(crate) counters: Counters,
@@ -230,7 +246,7 @@ impl Queues {
             classes,
             urgent: ArrayQueue::new(URGENT_CAPACITY.min(capacity)),
             spans: ArrayQueue::new(capacity),
-            spans_signalled: AtomicBool::new(false),
+            spans_signalled: FillSignal::default(),
             wake: Wake::default(),
             closed: AtomicBool::new(false),
             counters: Counters::default(),
@@ -351,11 +367,9 @@ impl Queues {
         }
         match self.spans.push(close) {
             Ok(()) => {
-                // Once a fill, as for records: half full wakes the flusher to drain.
-                let wake = !self.spans_signalled.load(Ordering::Acquire)
-                    && self.spans.len() >= self.spans.capacity() / 2
-                    && !self.spans_signalled.swap(true, Ordering::AcqRel);
-                if wake {
+                // Half full wakes the flusher to drain.
+                let half = self.spans.capacity() / 2;
+                if self.spans_signalled.after_push(|| self.spans.len(), half) {
                     self.wake.wake();
                 }
             }
@@ -366,8 +380,7 @@ impl Queues {
     /// Takes every queued span close, oldest first (at most what the queue holds now).
     pub(crate) fn drain_span_closes(&self) -> Vec<SpanClose> {
         let closes = drain(&self.spans);
-        // After popping, as for the class queues (see `ClassQueue::drain`).
-        self.spans_signalled.store(false, Ordering::Release);
+        self.spans_signalled.drained();
         closes
     }
 }
@@ -601,7 +614,7 @@ mod review_tests {
             // After a drain, `signalled` may only be set by a push that found the shard at
             // its high-water mark, and only a drain shortens a shard: so if it is set now,
             // the shard must be that deep now.
-            let signalled = queue.shards[0].signalled.load(Ordering::Acquire);
+            let signalled = queue.shards[0].signalled.0.load(Ordering::Acquire);
             let len = queue.shards[0].records.len();
             if signalled && len < high_water {
                 stuck = Some((rounds, len));
@@ -655,7 +668,7 @@ mod review_tests {
             }
             let _ = q.drain_span_closes();
             rounds += 1;
-            let signalled = q.spans_signalled.load(Ordering::Acquire);
+            let signalled = q.spans_signalled.0.load(Ordering::Acquire);
             let len = q.spans.len();
             if signalled && len < half {
                 stuck = Some((rounds, len));
