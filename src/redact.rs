@@ -120,7 +120,7 @@ impl Redactor {
                 || self.holds_secret(record.message());
             if dirty {
                 record.rewrite(|name, value| match name {
-                    Some(name) if self.is_secret_name(name) => Some(REDACTED.to_owned()),
+                    Some(name) if is_secret_name(name) => Some(REDACTED.to_owned()),
                     _ => self.scrub(value),
                 });
             }

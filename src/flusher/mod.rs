@@ -555,11 +555,10 @@ impl Flusher {
         }
         self.redactor.apply_all(&mut urgent);
         for lane in &self.lanes {
-            let records: Vec<_> = urgent
-                .iter()
-                .filter(|r| r.class == lane.class)
-                .cloned()
-                .collect();
+            // Each record belongs to one lane: taken out, not copied.
+            let (records, rest): (Vec<_>, Vec<_>) =
+                urgent.into_iter().partition(|r| r.class == lane.class);
+            urgent = rest;
             if records.is_empty() {
                 continue;
             }
@@ -567,6 +566,7 @@ impl Flusher {
                 // Discord is not keeping up (or not answering): keep memory bounded.
                 let counters = self.queues.counters.class(lane.class);
                 counters.drop_events(DropReason::QueueFull, records.len() as u64);
+                self.queues.recycle(records);
                 continue;
             }
             let options = render::ErrorOptions {
@@ -580,8 +580,8 @@ impl Flusher {
                 },
             };
             lane.push_urgent(render::render_errors(lane.class, &records, &options).messages);
+            self.queues.recycle(records);
         }
-        self.queues.recycle(urgent);
     }
 
     fn take_batch(&self, class: Class) {
