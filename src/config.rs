@@ -93,7 +93,10 @@ impl fmt::Debug for WebhookTarget {
 }
 
 /// Why a configuration was refused. Each variant names the offending value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` prints the same sentence as `Display`: a `main` that returns this error with
+/// `?` shows the reader the message, not the variant's fields.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The bot token was empty or only whitespace.
@@ -145,6 +148,12 @@ pub enum ConfigError {
     },
     /// The flusher thread could not be started.
     Spawn(String),
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for ConfigError {

@@ -160,3 +160,12 @@ async fn builds_inside_a_multi_thread_runtime() {
     let (_layer, guard) = all_webhooks().build().unwrap();
     drop(guard);
 }
+
+#[test]
+fn a_config_error_returned_from_main_reads_as_its_message() {
+    let err = tracing_discord::DiscordLayer::builder()
+        .queue_capacity(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(format!("{err:?}"), err.to_string());
+}
