@@ -18,6 +18,7 @@ use tracing_subscriber::Layer;
 
 use crate::config::DiscordLayerBuilder;
 use crate::flusher::DiscordHandle;
+use crate::number::Number;
 use crate::queue::Queues;
 use crate::record::Record;
 use crate::stats::DropReason;
@@ -227,9 +228,9 @@ impl Visit for SpanFieldWriter<'_> {
     }
 }
 
-/// Writes an event's message and fields into its record's one text buffer. Numbers skip
-/// `fmt` where that is cheaper and gives the same text: integers through `itoa`, short
-/// decimal floats through [`crate::number`].
+/// Writes an event's message and fields into its record's one text buffer. 64-bit numbers
+/// are kept raw for the flusher to write out; 128-bit integers go through `itoa`, which
+/// is cheaper than `fmt` and gives the same text.
 struct EventVisitor<'a>(&'a mut Record);
 
 fn is_message(field: &Field) -> bool {
@@ -246,6 +247,14 @@ impl EventVisitor<'_> {
         let mut digits = itoa::Buffer::new();
         self.record_str(field, digits.format(value));
     }
+
+    fn number(&mut self, field: &Field, number: Number) {
+        if is_message(field) {
+            self.0.write_message(|text| number.write(text));
+        } else if !is_log_metadata(field) {
+            self.0.push_number(field.name(), number);
+        }
+    }
 }
 
 impl Visit for EventVisitor<'_> {
@@ -259,11 +268,11 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.integer(field, value);
+        self.number(field, Number::U64(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.integer(field, value);
+        self.number(field, Number::I64(value));
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
@@ -275,13 +284,7 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if is_message(field) {
-            self.0
-                .write_message(|text| crate::number::write_f64(text, value));
-        } else if !is_log_metadata(field) {
-            self.0
-                .write_field(field.name(), |text| crate::number::write_f64(text, value));
-        }
+        self.number(field, Number::F64(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {

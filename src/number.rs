@@ -1,4 +1,5 @@
-//! Float fields written on the hot path without `fmt` when that is cheap and exact.
+//! Number fields: captured raw on the hot path, written as text on the flusher, floats
+//! without `fmt` when that is cheap and exact.
 //!
 //! `{:?}` on an `f64` runs the general shortest-digits algorithm, several hundred
 //! instructions for a value like `3.5`. Most floats a bot records are short decimals
@@ -7,6 +8,54 @@
 //! is exactly what `{:?}` prints. Anything else falls back to `{:?}`.
 
 use std::fmt::Write as _;
+
+/// A number field captured as it came, and written as text later by the flusher: the
+/// application thread stores eight bytes instead of formatting digits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Number {
+    U64(u64),
+    I64(i64),
+    F64(f64),
+}
+
+impl Number {
+    /// The kind, never 0 (0 marks a field held as text).
+    pub(crate) fn kind(self) -> u32 {
+        match self {
+            Number::U64(_) => 1,
+            Number::I64(_) => 2,
+            Number::F64(_) => 3,
+        }
+    }
+
+    /// The value's bits, to keep beside its kind.
+    pub(crate) fn bits(self) -> u64 {
+        match self {
+            Number::U64(v) => v,
+            Number::I64(v) => v as u64,
+            Number::F64(v) => v.to_bits(),
+        }
+    }
+
+    /// The number that `kind` and `bits` describe; `None` for kind 0 (text).
+    pub(crate) fn from_parts(kind: u32, bits: u64) -> Option<Number> {
+        match kind {
+            1 => Some(Number::U64(bits)),
+            2 => Some(Number::I64(bits as i64)),
+            3 => Some(Number::F64(f64::from_bits(bits))),
+            _ => None,
+        }
+    }
+
+    /// Appends the number as `{:?}` would.
+    pub(crate) fn write(self, out: &mut String) {
+        match self {
+            Number::U64(v) => out.push_str(itoa::Buffer::new().format(v)),
+            Number::I64(v) => out.push_str(itoa::Buffer::new().format(v)),
+            Number::F64(v) => write_f64(out, v),
+        }
+    }
+}
 
 /// Most fraction digits the fast path tries.
 const MAX_FRACTION_DIGITS: usize = 6;
@@ -80,6 +129,32 @@ mod tests {
         let mut s = String::new();
         write_f64(&mut s, v);
         s
+    }
+
+    #[test]
+    fn numbers_survive_their_parts_and_print_as_debug_does() {
+        for n in [
+            Number::U64(u64::MAX),
+            Number::U64(0),
+            Number::I64(i64::MIN),
+            Number::I64(-1),
+            Number::F64(-0.0),
+            Number::F64(3.5),
+            Number::F64(f64::INFINITY),
+        ] {
+            assert_eq!(Number::from_parts(n.kind(), n.bits()), Some(n));
+        }
+        assert_eq!(Number::from_parts(0, 7), None);
+        let mut s = String::new();
+        for n in [
+            Number::U64(u64::MAX),
+            Number::I64(i64::MIN),
+            Number::F64(-0.0),
+        ] {
+            n.write(&mut s);
+            s.push(' ');
+        }
+        assert_eq!(s, format!("{} {} {:?} ", u64::MAX, i64::MIN, -0.0f64));
     }
 
     #[test]

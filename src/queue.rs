@@ -320,14 +320,14 @@ impl Queues {
         counters.drop_events(reason, 1);
     }
 
-    /// Takes every queued record of `class`, oldest first.
+    /// Takes every queued record of `class`, oldest first, settled.
     pub(crate) fn drain_class(&self, class: Class) -> Vec<Record> {
-        self.classes[class.index()].drain()
+        settled(self.classes[class.index()].drain())
     }
 
-    /// Takes every urgent record, oldest first.
+    /// Takes every urgent record, oldest first, settled.
     pub(crate) fn drain_urgent(&self) -> Vec<Record> {
-        drain(&self.urgent)
+        settled(drain(&self.urgent))
     }
 
     pub(crate) fn class_len(&self, class: Class) -> usize {
@@ -383,6 +383,16 @@ impl Queues {
         self.spans_signalled.drained();
         closes
     }
+}
+
+/// Writes out the raw numbers of records leaving the queue (see [`Record::settle`]),
+/// through one scratch buffer a drain.
+fn settled(mut records: Vec<Record>) -> Vec<Record> {
+    let mut scratch = String::new();
+    for record in &mut records {
+        record.settle(&mut scratch);
+    }
+    records
 }
 
 /// Takes the records a queue holds now, oldest first. At most one queue's worth: while

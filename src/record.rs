@@ -8,7 +8,9 @@
 //! The message and every field value share one text buffer, and field names sit in a
 //! small index beside it, inside the record for up to four fields: capturing an event costs
 //! one allocation however many fields it has (two beyond four fields). Allocation is most
-//! of what the hot path would otherwise spend.
+//! of what the hot path would otherwise spend. Number fields are not even written as text
+//! there: the record keeps their bits, and the queue writes them out as the flusher takes
+//! the record ([`Record::settle`]), so a record is only ever read settled.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
@@ -17,10 +19,25 @@ use std::time::SystemTime;
 use smallvec::SmallVec;
 use tracing_core::Level;
 
+use crate::number::Number;
 use crate::Class;
 
-/// Field names and value ends; most events have at most four fields.
-type FieldIndex = SmallVec<[(&'static str, usize); 4]>;
+/// Field names and value ends (or a raw number's bits, see `Record::raw`); most events
+/// have at most four fields.
+type FieldIndex = SmallVec<[(&'static str, u64); 4]>;
+
+/// Fields that can hold a raw number: two bits each in `Record::raw`. Later number fields
+/// are written as text at once.
+const RAW_FIELDS: usize = 16;
+
+/// The kind of raw number field `i` holds, 0 when it is text.
+fn raw_kind(raw: u32, i: usize) -> u32 {
+    if i < RAW_FIELDS {
+        (raw >> (2 * i)) & 0b11
+    } else {
+        0
+    }
+}
 
 /// One captured tracing event.
 ///
@@ -49,8 +66,10 @@ pub struct Record {
     /// Where the message ends in `text`.
     message_end: usize,
     /// Each field's name and where its value ends in `text` (it starts where the previous
-    /// one ended).
+    /// text value ended), or, for a raw number, its bits.
     fields: FieldIndex,
+    /// Which fields hold raw numbers, two bits a field ([`Number::kind`]); 0 once settled.
+    raw: u32,
     /// This thread's count of records made so far: orders one thread's records whose
     /// `time` ties (coarse clocks) when the queue merges its shards.
     pub(crate) seq: u64,
@@ -106,6 +125,7 @@ impl Record {
             text,
             message_end: 0,
             fields: FieldIndex::with_capacity(fields),
+            raw: 0,
             seq: next_seq(),
             home: 0,
         }
@@ -118,6 +138,7 @@ impl Record {
 
     /// Every other field, `(name, value)`, in the order the event recorded them.
     pub fn fields(&self) -> Fields<'_> {
+        debug_assert_eq!(self.raw, 0, "a record is read only once settled");
         Fields {
             record: self,
             next: 0,
@@ -160,8 +181,11 @@ impl Record {
             write(&mut late);
             self.text.insert_str(self.message_end, &late);
             self.message_end += late.len();
-            for (_, end) in &mut self.fields {
-                *end += late.len();
+            let raw = self.raw;
+            for (i, (_, end)) in self.fields.iter_mut().enumerate() {
+                if raw_kind(raw, i) == 0 {
+                    *end += late.len() as u64;
+                }
             }
         }
     }
@@ -169,7 +193,44 @@ impl Record {
     /// Adds field `name` with the value `write` appends.
     pub(crate) fn write_field(&mut self, name: &'static str, write: impl FnOnce(&mut String)) {
         write(&mut self.text);
-        self.fields.push((name, self.text.len()));
+        self.fields.push((name, self.text.len() as u64));
+    }
+
+    /// Adds field `name` holding `number`, kept raw for [`Record::settle`] to write out.
+    pub(crate) fn push_number(&mut self, name: &'static str, number: Number) {
+        let i = self.fields.len();
+        if i < RAW_FIELDS {
+            self.raw |= number.kind() << (2 * i);
+            self.fields.push((name, number.bits()));
+        } else {
+            self.write_field(name, |text| number.write(text));
+        }
+    }
+
+    /// Writes the raw number fields out as text, on the flusher, through `scratch`. The
+    /// text is copied back rather than the buffers swapped: a buffer stays with the thread
+    /// that captured into it, so two threads never write to neighbouring buffers.
+    pub(crate) fn settle(&mut self, scratch: &mut String) {
+        if self.raw == 0 {
+            return;
+        }
+        scratch.clear();
+        scratch.push_str(self.message());
+        let mut start = self.message_end;
+        for (i, (_, end)) in self.fields.iter_mut().enumerate() {
+            match Number::from_parts(raw_kind(self.raw, i), *end) {
+                Some(number) => number.write(scratch),
+                None => {
+                    let text_end = *end as usize;
+                    scratch.push_str(&self.text[start..text_end]);
+                    start = text_end;
+                }
+            }
+            *end = scratch.len() as u64;
+        }
+        self.raw = 0;
+        self.text.clear();
+        self.text.push_str(scratch);
     }
 
     /// The text buffer, for reuse once the record is rendered.
@@ -179,7 +240,7 @@ impl Record {
 
     /// The message and fields as one key: two records with equal keys have the same
     /// message and the same fields in the same order.
-    pub(crate) fn text_key(&self) -> (&str, usize, &[(&'static str, usize)]) {
+    pub(crate) fn text_key(&self) -> (&str, usize, &[(&'static str, u64)]) {
         (&self.text, self.message_end, &self.fields)
     }
 
@@ -200,7 +261,7 @@ impl Record {
         let mut fields = FieldIndex::with_capacity(self.fields.len());
         for ((name, value), new) in self.fields().zip(&values) {
             text.push_str(new.as_deref().unwrap_or(value));
-            fields.push((name, text.len()));
+            fields.push((name, text.len() as u64));
         }
         self.text = text;
         self.message_end = message_end;
@@ -239,10 +300,10 @@ impl<'a> Iterator for Fields<'a> {
         let &(name, end) = fields.get(self.next)?;
         let start = match self.next {
             0 => self.record.message_end,
-            i => fields[i - 1].1,
+            i => fields[i - 1].1 as usize,
         };
         self.next += 1;
-        Some((name, &self.record.text[start..end]))
+        Some((name, &self.record.text[start..end as usize]))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -287,6 +348,44 @@ mod tests {
         assert_eq!(r.message(), "late!");
         let fields: Vec<_> = r.fields().collect();
         assert_eq!(fields, [("a", "1"), ("b", "2")]);
+    }
+
+    #[test]
+    fn raw_numbers_settle_into_text_between_the_text_fields() {
+        let mut r = Record::capture(Class::Log, Level::INFO, "t", 5, String::new());
+        r.write_field("a", |t| t.push_str("one"));
+        r.push_number("b", Number::F64(3.5));
+        r.push_number("c", Number::I64(-2));
+        r.write_message(|t| t.push_str("late"));
+        r.write_field("d", |t| t.push_str("four"));
+        r.push_number("e", Number::U64(42));
+        let mut scratch = String::from("left over");
+        r.settle(&mut scratch);
+        assert_eq!(r.message(), "late");
+        let fields: Vec<_> = r.fields().collect();
+        assert_eq!(
+            fields,
+            [
+                ("a", "one"),
+                ("b", "3.5"),
+                ("c", "-2"),
+                ("d", "four"),
+                ("e", "42")
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_past_the_raw_fields_are_written_at_once() {
+        let mut r = Record::capture(Class::Log, Level::INFO, "t", 18, String::new());
+        for i in 0..18 {
+            r.push_number("n", Number::U64(i));
+        }
+        assert_eq!(r.text, "1617");
+        r.settle(&mut String::new());
+        let values: Vec<_> = r.fields().map(|(_, v)| v.to_owned()).collect();
+        let expected: Vec<_> = (0..18).map(|i| i.to_string()).collect();
+        assert_eq!(values, expected);
     }
 
     #[test]

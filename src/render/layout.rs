@@ -68,7 +68,7 @@ pub(crate) struct Entry<'a> {
 type Identity<'a> = (
     Level,
     &'a str,
-    (&'a str, usize, &'a [(&'static str, usize)]),
+    (&'a str, usize, &'a [(&'static str, u64)]),
     &'a [std::sync::Arc<str>],
 );
 
