@@ -69,6 +69,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod clock;
 mod config;
 mod discord;
 mod flusher;

@@ -47,7 +47,8 @@ fn raw_kind(raw: u32, i: usize) -> u32 {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Record {
-    /// When the event was captured (wall clock).
+    /// When the event was captured: the wall clock, to the kernel's tick (1 to 4 ms) on
+    /// Linux.
     pub time: SystemTime,
     /// The event's level.
     pub level: Level,
@@ -115,7 +116,7 @@ impl Record {
         text: String,
     ) -> Self {
         Record {
-            time: SystemTime::now(),
+            time: crate::clock::now(),
             level,
             target,
             class,
