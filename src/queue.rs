@@ -66,8 +66,10 @@ pub(crate) fn home_shard() -> usize {
 #[repr(align(128))]
 struct Shard {
     records: ArrayQueue<Record>,
-    /// Records this shard accepted.
-    accepted: AtomicU64,
+    /// Records the flusher has taken from this shard. With the length, what the shard
+    /// accepted: counted by the flusher once a drain rather than by every push, which
+    /// would cost the hot path an atomic read-modify-write.
+    taken: AtomicU64,
     signalled: FillSignal,
     /// Length at which the flusher is woken before the batch interval (half the shard).
     high_water: usize,
@@ -113,7 +115,7 @@ impl ClassQueue {
                     let size = shard_size(capacity, shards, i);
                     Shard {
                         records: ArrayQueue::new(size),
-                        accepted: AtomicU64::new(0),
+                        taken: AtomicU64::new(0),
                         signalled: FillSignal::default(),
                         high_water: (size / 2).max(1),
                     }
@@ -131,7 +133,6 @@ impl ClassQueue {
             let shard = &self.shards[(home + i) % n];
             match shard.records.push(record) {
                 Ok(()) => {
-                    shard.accepted.fetch_add(1, Ordering::Relaxed);
                     // The flag first: a length read before a drain that then clears the
                     // flag must not set it again once the shard is empty.
                     let wake = shard
@@ -153,14 +154,17 @@ impl ClassQueue {
         self.shards.iter().any(|s| s.records.len() >= s.high_water)
     }
 
+    /// What the shards accepted and hold. Read during a drain, `accepted` can be off by
+    /// the records being moved for that instant (popped, not yet counted as taken).
     fn queued(&self) -> Queued {
         let depth = self.len() as u64;
+        let taken: u64 = self
+            .shards
+            .iter()
+            .map(|s| s.taken.load(Ordering::Relaxed))
+            .sum();
         Queued {
-            accepted: self
-                .shards
-                .iter()
-                .map(|s| s.accepted.load(Ordering::Relaxed))
-                .sum(),
+            accepted: taken + depth,
             depth,
             peak: self.peak.load(Ordering::Relaxed).max(depth),
         }
@@ -182,9 +186,10 @@ impl ClassQueue {
             .iter()
             .zip(lens)
             .map(|(s, n)| {
-                let records = take(&s.records, n).into();
+                let records = take(&s.records, n);
+                s.taken.fetch_add(records.len() as u64, Ordering::Relaxed);
                 s.signalled.drained();
-                records
+                records.into()
             })
             .collect();
         if runs.len() == 1 {
