@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tracing_core::field::{Field, Visit};
@@ -70,12 +71,22 @@ fn has_prefix(target: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
+/// The first bytes of the ignored crates' names, one bit each (all are ASCII letters).
+const IGNORED_FIRST_BYTES: u128 = {
+    let mut mask = 0u128;
+    let mut i = 0;
+    while i < IGNORED_CRATES.len() {
+        mask |= 1 << IGNORED_CRATES[i].as_bytes()[0];
+        i += 1;
+    }
+    mask
+};
+
 fn is_ignored(target: &str) -> bool {
-    // Most targets start with a letter no ignored crate starts with.
-    let first = target.as_bytes().first().copied();
-    IGNORED_CRATES
-        .iter()
-        .any(|c| c.as_bytes().first().copied() == first)
+    // Most targets start with a letter no ignored crate starts with: one bit test.
+    let first = target.as_bytes().first().copied().unwrap_or(0);
+    first < 128
+        && IGNORED_FIRST_BYTES & (1 << first) != 0
         && IGNORED_CRATES.iter().any(|c| has_prefix(target, c))
 }
 
@@ -92,6 +103,82 @@ pub struct DiscordLayer {
     handle: DiscordHandle,
     /// Which spans are timed; `None` when span timings are off.
     timing: Option<Arc<TimedSpans>>,
+    /// What each callsite's events come to (see [`Verdicts`]).
+    verdicts: Arc<Verdicts>,
+}
+
+/// Slots in the verdict cache; a power of two.
+const VERDICT_SLOTS: usize = 256;
+
+/// The class an event is captured into, or that it is not captured (ignored crate, class
+/// switched off), remembered by callsite: deciding walks the ignore list and the routing
+/// table, and a callsite's metadata, target included, never changes. A slot holds the
+/// metadata's address with the verdict in its low bits (metadata is at least 8-aligned on
+/// 64-bit targets; where it is not, nothing is cached). Colliding callsites overwrite each
+/// other's slot and are decided again.
+struct Verdicts(Box<[AtomicUsize]>);
+
+/// What becomes of a callsite's events.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Verdict {
+    /// From a crate whose events are never captured (see [`IGNORED_CRATES`]).
+    Ignored,
+    /// Of a class switched off.
+    Off,
+    /// Captured into this class.
+    Capture(Class),
+}
+
+/// The low bits of a slot that hold the verdict (0 in an empty slot).
+const VERDICT_BITS: usize = 0b111;
+
+impl Verdict {
+    fn encode(self) -> usize {
+        match self {
+            Verdict::Capture(class) => class.index() + 1,
+            Verdict::Off => 4,
+            Verdict::Ignored => 5,
+        }
+    }
+
+    fn decode(bits: usize) -> Option<Verdict> {
+        match bits {
+            1..=3 => Some(Verdict::Capture(Class::ALL[bits - 1])),
+            4 => Some(Verdict::Off),
+            5 => Some(Verdict::Ignored),
+            _ => None,
+        }
+    }
+}
+
+impl Verdicts {
+    fn new() -> Self {
+        Verdicts((0..VERDICT_SLOTS).map(|_| AtomicUsize::new(0)).collect())
+    }
+
+    /// The verdict for `meta`, from the cache or from `decide`.
+    fn get(
+        &self,
+        meta: &'static tracing_core::Metadata<'static>,
+        decide: impl FnOnce() -> Verdict,
+    ) -> Verdict {
+        let address = std::ptr::from_ref(meta) as usize;
+        if address & VERDICT_BITS != 0 {
+            return decide();
+        }
+        // Fibonacci hashing: neighbouring callsites land far apart.
+        let hash = (address as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56;
+        let slot = &self.0[hash as usize % VERDICT_SLOTS];
+        let cached = slot.load(Ordering::Relaxed);
+        if cached & !VERDICT_BITS == address {
+            if let Some(verdict) = Verdict::decode(cached & VERDICT_BITS) {
+                return verdict;
+            }
+        }
+        let verdict = decide();
+        slot.store(address | verdict.encode(), Ordering::Relaxed);
+        verdict
+    }
 }
 
 impl fmt::Debug for DiscordLayer {
@@ -128,6 +215,7 @@ impl DiscordLayer {
             enabled,
             handle,
             timing: None,
+            verdicts: Arc::new(Verdicts::new()),
         }
     }
 
@@ -373,16 +461,29 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         let target = meta.target();
-        if on_flusher_thread() || is_ignored(target) {
+        if on_flusher_thread() {
+            return;
+        }
+        let verdict = self.verdicts.get(meta, || {
+            if is_ignored(target) {
+                return Verdict::Ignored;
+            }
+            let class = self.classify(target);
+            if self.enabled[class.index()] {
+                Verdict::Capture(class)
+            } else {
+                Verdict::Off
+            }
+        });
+        if verdict == Verdict::Ignored {
             return;
         }
         if *meta.level() == Level::ERROR {
             self.mark_timed_spans(event, &ctx);
         }
-        let class = self.classify(target);
-        if !self.enabled[class.index()] {
+        let Verdict::Capture(class) = verdict else {
             return;
-        }
+        };
         if CAPTURING.with(|c| c.replace(true)) {
             self.queues.count_dropped(class, DropReason::Reentrant);
             return;
@@ -499,6 +600,54 @@ mod tests {
         assert!(!has_prefix("my::analytics", "analytics"));
     }
 
+    struct TestCallsite;
+    static CALLSITE: TestCallsite = TestCallsite;
+
+    impl tracing_core::Callsite for TestCallsite {
+        fn set_interest(&self, _: tracing_core::Interest) {}
+        fn metadata(&self) -> &tracing_core::Metadata<'_> {
+            unreachable!("the verdict cache reads only the address")
+        }
+    }
+
+    fn leaked_metadata() -> &'static tracing_core::Metadata<'static> {
+        Box::leak(Box::new(tracing_core::Metadata::new(
+            "first",
+            "analytics",
+            Level::INFO,
+            None,
+            None,
+            None,
+            tracing_core::field::FieldSet::new(&[], tracing_core::identify_callsite!(&CALLSITE)),
+            tracing_core::metadata::Kind::EVENT,
+        )))
+    }
+
+    #[test]
+    fn verdicts_are_decided_once_a_callsite_and_encoded_faithfully() {
+        let verdicts = Verdicts::new();
+        let meta = leaked_metadata();
+        let mut decided = 0;
+        for _ in 0..3 {
+            let v = verdicts.get(meta, || {
+                decided += 1;
+                Verdict::Capture(Class::Diagnostics)
+            });
+            assert_eq!(v, Verdict::Capture(Class::Diagnostics));
+        }
+        assert_eq!(decided, 1);
+        for v in [
+            Verdict::Ignored,
+            Verdict::Off,
+            Verdict::Capture(Class::Analytics),
+            Verdict::Capture(Class::Diagnostics),
+            Verdict::Capture(Class::Log),
+        ] {
+            assert_eq!(Verdict::decode(v.encode()), Some(v));
+        }
+        assert_eq!(Verdict::decode(0), None);
+    }
+
     #[test]
     fn http_stack_and_self_are_ignored() {
         for t in [
@@ -512,5 +661,8 @@ mod tests {
         }
         assert!(!is_ignored("my_bot"));
         assert!(!is_ignored("hyperion"));
+        assert!(!is_ignored(""));
+        assert!(!is_ignored("été"));
+        assert!(!is_ignored("analytics"));
     }
 }

@@ -127,6 +127,7 @@ impl ClassQueue {
 
     /// Pushes to the home shard, or the next that has room: `Some(true)` when the flusher
     /// should be woken, `None` (the record dropped) when every shard is full.
+    #[inline(always)]
     fn push(&self, home: usize, mut record: Record) -> Option<bool> {
         let n = self.shards.len();
         for i in 0..n {
@@ -285,7 +286,9 @@ impl Queues {
         self.push_from(home_shard(), record);
     }
 
-    /// The hot path: queue a record from a thread whose home shard is `home`.
+    /// The hot path: queue a record from a thread whose home shard is `home`. Inlined, as
+    /// is the shard push: each call that takes a record by value would copy it.
+    #[inline(always)]
     pub(crate) fn push_from(&self, home: usize, mut record: Record) {
         let class = record.class;
         if self.closed.load(Ordering::Acquire) {
