@@ -139,6 +139,20 @@ pub enum ConfigError {
         /// The value as given.
         value: String,
     },
+    /// A setting that can have no effect with the rest of the configuration, so it was
+    /// most likely meant otherwise: rollup settings while the analytics mode posts no
+    /// rollup, or span names to time while no performance report can be posted.
+    IneffectiveSetting {
+        /// The setting's builder method: `rollup_field`, `rollup_distinct`, `rollup_top` or
+        /// `timed_span` (each also set by its `DISCORD_*` variable).
+        name: &'static str,
+        /// The value as given (names separated by commas).
+        value: String,
+        /// What leaves it without effect: `analytics_mode` (the mode is
+        /// [`AnalyticsMode::Lines`]), `span_timings` (they are off) or `skip` (the
+        /// diagnostics class, where the performance report goes, is skipped).
+        because: &'static str,
+    },
     /// An environment variable that could not be parsed.
     InvalidEnv {
         /// The variable.
@@ -193,6 +207,38 @@ impl fmt::Display for ConfigError {
                 };
                 write!(f, "{name} = {value} is not allowed: it must be {limit} (set by the builder or its DISCORD_* variable)")
             }
+            ConfigError::IneffectiveSetting {
+                name,
+                value,
+                because,
+            } => {
+                let var = match *name {
+                    "rollup_field" => "DISCORD_ROLLUP_FIELDS",
+                    "rollup_distinct" => "DISCORD_ROLLUP_DISTINCT",
+                    "rollup_top" => "DISCORD_ROLLUP_TOP",
+                    "timed_span" => "DISCORD_TIMED_SPANS",
+                    _ => "its DISCORD_* variable",
+                };
+                let (why, fix) = match *because {
+                    "analytics_mode" => (
+                        "the analytics mode is lines, which posts no rollup",
+                        "choose rollup or both with .analytics_mode(..) or DISCORD_ANALYTICS_MODE",
+                    ),
+                    "span_timings" => (
+                        "span timings are off",
+                        "turn them on with .span_timings(true) or DISCORD_SPAN_TIMINGS=true",
+                    ),
+                    "skip" => (
+                        "the performance report goes to the diagnostics channel, and class diagnostics is skipped",
+                        "route it with .route(Class::Diagnostics, ..), DISCORD_DIAGNOSTICS_CHANNEL or DISCORD_DIAGNOSTICS_WEBHOOK",
+                    ),
+                    _ => ("the rest of the configuration leaves it unused", "change that"),
+                };
+                write!(
+                    f,
+                    "{name} ({value}) has no effect: {why}; {fix}, or remove .{name}(..) / {var}"
+                )
+            }
             ConfigError::InvalidEnv { var, value } => {
                 let expected = match *var {
                     v if v.ends_with("_SECS") => "a positive number of seconds (e.g. 120)",
@@ -237,6 +283,8 @@ pub struct DiscordLayerBuilder {
     pub(crate) capture_panics: bool,
     pub(crate) self_report: Option<Duration>,
     pub(crate) reports: Reports,
+    /// Whether `rollup_top` was set (by the builder or the environment), even to its default.
+    pub(crate) rollup_top_set: bool,
 }
 
 /// What the reports are made of: span timings and the analytics rollup.
@@ -326,6 +374,7 @@ impl Default for DiscordLayerBuilder {
             capture_panics: false,
             self_report: None,
             reports: Reports::default(),
+            rollup_top_set: false,
         }
     }
 }
@@ -490,7 +539,9 @@ impl DiscordLayerBuilder {
     }
 
     /// Also times every span called `name`, whatever its target (see
-    /// [`span_timings`](Self::span_timings)).
+    /// [`span_timings`](Self::span_timings)). Timings are only reported to the diagnostics
+    /// class, so `build()` refuses names to time while span timings are off or
+    /// [`Class::Diagnostics`] is skipped ([`ConfigError::IneffectiveSetting`]).
     pub fn timed_span(mut self, name: impl Into<String>) -> Self {
         add_names(&mut self.reports.timed_spans, [name]);
         self
@@ -508,22 +559,29 @@ impl DiscordLayerBuilder {
     }
 
     /// A field whose most frequent values the rollup shows (e.g. `command`, `guild`).
+    /// Like [`rollup_distinct`](Self::rollup_distinct) and [`rollup_top`](Self::rollup_top),
+    /// it needs [`AnalyticsMode::Rollup`] or [`AnalyticsMode::Both`]: with
+    /// [`AnalyticsMode::Lines`] no rollup is made, and `build()` refuses it
+    /// ([`ConfigError::IneffectiveSetting`]).
     pub fn rollup_field(mut self, name: impl Into<String>) -> Self {
         add_names(&mut self.reports.rollup_fields, [name]);
         self
     }
 
     /// An id field whose distinct values the rollup counts (e.g. `user_id`): exact up to
-    /// 4096 distinct values an interval, an estimate within a few percent beyond.
+    /// 4096 distinct values an interval, an estimate within a few percent beyond. Needs a
+    /// mode that posts a rollup (see [`rollup_field`](Self::rollup_field)).
     pub fn rollup_distinct(mut self, name: impl Into<String>) -> Self {
         add_names(&mut self.reports.rollup_distinct, [name]);
         self
     }
 
     /// How many values of each rollup field are shown (default [`DEFAULT_ROLLUP_TOP`]);
-    /// the rest are summed as `other`.
+    /// the rest are summed as `other`. Needs a mode that posts a rollup (see
+    /// [`rollup_field`](Self::rollup_field)).
     pub fn rollup_top(mut self, n: usize) -> Self {
         self.reports.rollup_top = n;
+        self.rollup_top_set = true;
         self
     }
 
@@ -735,6 +793,7 @@ impl DiscordLayerBuilder {
                 value: "0".into(),
             });
         }
+        self.check_effective()?;
         // Longest prefix first, so `analytics::internal` can override `analytics`.
         let mut prefixes = self.prefixes;
         prefixes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
@@ -756,6 +815,53 @@ impl DiscordLayerBuilder {
             self_report: self.self_report.filter(|d| !d.is_zero()),
             reports: self.reports,
         })
+    }
+}
+
+impl DiscordLayerBuilder {
+    /// Refuses report settings that the rest of the configuration leaves without effect.
+    fn check_effective(&self) -> Result<(), ConfigError> {
+        let reports = &self.reports;
+        if !reports.analytics_mode.rollup() {
+            let rollup = [
+                ("rollup_field", reports.rollup_fields.join(", ")),
+                ("rollup_distinct", reports.rollup_distinct.join(", ")),
+                (
+                    "rollup_top",
+                    if self.rollup_top_set {
+                        reports.rollup_top.to_string()
+                    } else {
+                        String::new()
+                    },
+                ),
+            ];
+            if let Some((name, value)) = rollup.into_iter().find(|(_, v)| !v.is_empty()) {
+                return Err(ConfigError::IneffectiveSetting {
+                    name,
+                    value,
+                    because: "analytics_mode",
+                });
+            }
+        }
+        // Spans are timed only for the performance report, which only the diagnostics
+        // class posts (the flusher times nothing otherwise).
+        if !reports.timed_spans.is_empty() {
+            let because = if !reports.span_timings {
+                Some("span_timings")
+            } else if self.skipped[Class::Diagnostics.index()] {
+                Some("skip")
+            } else {
+                None
+            };
+            if let Some(because) = because {
+                return Err(ConfigError::IneffectiveSetting {
+                    name: "timed_span",
+                    value: reports.timed_spans.join(", "),
+                    because,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
