@@ -331,6 +331,15 @@ fn env_list(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// Replaces `list` with the names of a list variable, as a single-value variable replaces
+/// the builder's value; a list without any name leaves it as it was, like an empty variable.
+fn replace_names(list: &mut Vec<String>, value: &str) {
+    if env_list(value).next().is_some() {
+        list.clear();
+        add_names(list, env_list(value));
+    }
+}
+
 impl fmt::Debug for DiscordLayerBuilder {
     // The token is a credential: never printed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -593,13 +602,28 @@ impl DiscordLayerBuilder {
         self
     }
 
-    /// Reads the environment on top of this builder; unset or empty variables leave it as
-    /// it was, and a malformed one is an error naming it. The variables: `DISCORD_TOKEN`,
-    /// `DISCORD_API_BASE`, `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`,
-    /// `DISCORD_BATCH_SECS`, `DISCORD_QUEUE_CAPACITY`, `DISCORD_SHUTDOWN_TIMEOUT_SECS`,
+    /// Reads the environment on top of this builder. A variable that is set has the last
+    /// word; an unset or empty one (or a list without any name) leaves the builder as it
+    /// was; a malformed one is an error naming it.
+    ///
+    /// - A single value (`DISCORD_TOKEN`, `DISCORD_BATCH_SECS`, `DISCORD_ANALYTICS_MODE`,
+    ///   ...) replaces the builder's.
+    /// - A list of names replaces the builder's list the same way: `DISCORD_TIMED_SPANS`,
+    ///   `DISCORD_ROLLUP_FIELDS` and `DISCORD_ROLLUP_DISTINCT` (with
+    ///   `.rollup_field("command")` and `DISCORD_ROLLUP_FIELDS=guild`, the rollup shows
+    ///   `guild` only).
+    /// - Settings kept per class or per prefix are replaced for the ones the variable
+    ///   names, the others stay as the builder set them: a class's channel or webhook
+    ///   variable, `DISCORD_SKIP` (a skipped class loses its route) and `DISCORD_CLASSIFY`.
+    /// - `DISCORD_SECRET_FIELDS` is added to the builder's names (and the defaults), so the
+    ///   environment can redact more but never less.
+    ///
+    /// The variables: `DISCORD_TOKEN`, `DISCORD_API_BASE`,
+    /// `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`, `DISCORD_BATCH_SECS`,
+    /// `DISCORD_QUEUE_CAPACITY`, `DISCORD_SHUTDOWN_TIMEOUT_SECS`,
     /// `DISCORD_REQUEST_TIMEOUT_SECS`, `DISCORD_MAX_INLINE_MESSAGES`, `DISCORD_ERROR_ROLE`,
     /// `DISCORD_LABEL`, `DISCORD_SUPPRESS_NOTIFICATIONS`, `DISCORD_CAPTURE_PANICS`,
-    /// `DISCORD_SELF_REPORT_SECS`, `DISCORD_SECRET_FIELDS` (added to the defaults),
+    /// `DISCORD_SELF_REPORT_SECS`, `DISCORD_SECRET_FIELDS` (field names),
     /// `DISCORD_SKIP` (classes), `DISCORD_CLASSIFY` (`prefix=class,...`),
     /// `DISCORD_SPAN_TIMINGS` (`true`/`false`), `DISCORD_TIMED_SPANS` (span names),
     /// `DISCORD_ANALYTICS_MODE` (`lines`, `rollup` or `both`), `DISCORD_ROLLUP_FIELDS`
@@ -656,13 +680,14 @@ impl DiscordLayerBuilder {
             self = self.self_report(env_secs("DISCORD_SELF_REPORT_SECS", &v)?);
         }
         if let Some(v) = var("DISCORD_SECRET_FIELDS") {
-            self = self.secret_fields(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+            // Added, never replacing: the environment cannot turn a redaction off.
+            self = self.secret_fields(env_list(&v));
         }
         if let Some(v) = var("DISCORD_SPAN_TIMINGS") {
             self = self.span_timings(env_bool("DISCORD_SPAN_TIMINGS", &v)?);
         }
         if let Some(v) = var("DISCORD_TIMED_SPANS") {
-            add_names(&mut self.reports.timed_spans, env_list(&v));
+            replace_names(&mut self.reports.timed_spans, &v);
         }
         if let Some(v) = var("DISCORD_ANALYTICS_MODE") {
             let mode = AnalyticsMode::parse(&v).ok_or(ConfigError::InvalidEnv {
@@ -672,10 +697,10 @@ impl DiscordLayerBuilder {
             self = self.analytics_mode(mode);
         }
         if let Some(v) = var("DISCORD_ROLLUP_FIELDS") {
-            add_names(&mut self.reports.rollup_fields, env_list(&v));
+            replace_names(&mut self.reports.rollup_fields, &v);
         }
         if let Some(v) = var("DISCORD_ROLLUP_DISTINCT") {
-            add_names(&mut self.reports.rollup_distinct, env_list(&v));
+            replace_names(&mut self.reports.rollup_distinct, &v);
         }
         if let Some(v) = var("DISCORD_ROLLUP_TOP") {
             self = self.rollup_top(env_parse("DISCORD_ROLLUP_TOP", &v)?);
@@ -1050,6 +1075,15 @@ mod tests {
         ] {
             assert!(parse_webhook_url(bad).is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn a_list_variable_replaces_the_list_unless_it_names_nothing() {
+        let mut list = vec!["shard".to_owned(), "guild".to_owned()];
+        replace_names(&mut list, " , ");
+        assert_eq!(list, ["shard", "guild"]);
+        replace_names(&mut list, "command, user_id,command ,");
+        assert_eq!(list, ["command", "user_id"]);
     }
 
     #[test]
