@@ -139,6 +139,20 @@ pub enum ConfigError {
         /// The value as given.
         value: String,
     },
+    /// A setting that can have no effect with the rest of the configuration, so it was
+    /// most likely meant otherwise: rollup settings while the analytics mode posts no
+    /// rollup, or span names to time while no performance report can be posted.
+    IneffectiveSetting {
+        /// The setting's builder method: `rollup_field`, `rollup_distinct`, `rollup_top` or
+        /// `timed_span` (each also set by its `DISCORD_*` variable).
+        name: &'static str,
+        /// The value as given (names separated by commas).
+        value: String,
+        /// What leaves it without effect: `analytics_mode` (the mode is
+        /// [`AnalyticsMode::Lines`]), `span_timings` (they are off) or `skip` (the
+        /// diagnostics class, where the performance report goes, is skipped).
+        because: &'static str,
+    },
     /// An environment variable that could not be parsed.
     InvalidEnv {
         /// The variable.
@@ -193,6 +207,38 @@ impl fmt::Display for ConfigError {
                 };
                 write!(f, "{name} = {value} is not allowed: it must be {limit} (set by the builder or its DISCORD_* variable)")
             }
+            ConfigError::IneffectiveSetting {
+                name,
+                value,
+                because,
+            } => {
+                let var = match *name {
+                    "rollup_field" => "DISCORD_ROLLUP_FIELDS",
+                    "rollup_distinct" => "DISCORD_ROLLUP_DISTINCT",
+                    "rollup_top" => "DISCORD_ROLLUP_TOP",
+                    "timed_span" => "DISCORD_TIMED_SPANS",
+                    _ => "its DISCORD_* variable",
+                };
+                let (why, fix) = match *because {
+                    "analytics_mode" => (
+                        "the analytics mode is lines, which posts no rollup",
+                        "choose rollup or both with .analytics_mode(..) or DISCORD_ANALYTICS_MODE",
+                    ),
+                    "span_timings" => (
+                        "span timings are off",
+                        "turn them on with .span_timings(true) or DISCORD_SPAN_TIMINGS=true",
+                    ),
+                    "skip" => (
+                        "the performance report goes to the diagnostics channel, and class diagnostics is skipped",
+                        "route it with .route(Class::Diagnostics, ..), DISCORD_DIAGNOSTICS_CHANNEL or DISCORD_DIAGNOSTICS_WEBHOOK",
+                    ),
+                    _ => ("the rest of the configuration leaves it unused", "change that"),
+                };
+                write!(
+                    f,
+                    "{name} ({value}) has no effect: {why}; {fix}, or remove .{name}(..) / {var}"
+                )
+            }
             ConfigError::InvalidEnv { var, value } => {
                 let expected = match *var {
                     v if v.ends_with("_SECS") => "a positive number of seconds (e.g. 120)",
@@ -237,6 +283,8 @@ pub struct DiscordLayerBuilder {
     pub(crate) capture_panics: bool,
     pub(crate) self_report: Option<Duration>,
     pub(crate) reports: Reports,
+    /// Whether `rollup_top` was set (by the builder or the environment), even to its default.
+    pub(crate) rollup_top_set: bool,
 }
 
 /// What the reports are made of: span timings and the analytics rollup.
@@ -283,6 +331,15 @@ fn env_list(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// Replaces `list` with the names of a list variable, as a single-value variable replaces
+/// the builder's value; a list without any name leaves it as it was, like an empty variable.
+fn replace_names(list: &mut Vec<String>, value: &str) {
+    if env_list(value).next().is_some() {
+        list.clear();
+        add_names(list, env_list(value));
+    }
+}
+
 impl fmt::Debug for DiscordLayerBuilder {
     // The token is a credential: never printed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -326,6 +383,7 @@ impl Default for DiscordLayerBuilder {
             capture_panics: false,
             self_report: None,
             reports: Reports::default(),
+            rollup_top_set: false,
         }
     }
 }
@@ -490,7 +548,9 @@ impl DiscordLayerBuilder {
     }
 
     /// Also times every span called `name`, whatever its target (see
-    /// [`span_timings`](Self::span_timings)).
+    /// [`span_timings`](Self::span_timings)). Timings are only reported to the diagnostics
+    /// class, so `build()` refuses names to time while span timings are off or
+    /// [`Class::Diagnostics`] is skipped ([`ConfigError::IneffectiveSetting`]).
     pub fn timed_span(mut self, name: impl Into<String>) -> Self {
         add_names(&mut self.reports.timed_spans, [name]);
         self
@@ -508,22 +568,29 @@ impl DiscordLayerBuilder {
     }
 
     /// A field whose most frequent values the rollup shows (e.g. `command`, `guild`).
+    /// Like [`rollup_distinct`](Self::rollup_distinct) and [`rollup_top`](Self::rollup_top),
+    /// it needs [`AnalyticsMode::Rollup`] or [`AnalyticsMode::Both`]: with
+    /// [`AnalyticsMode::Lines`] no rollup is made, and `build()` refuses it
+    /// ([`ConfigError::IneffectiveSetting`]).
     pub fn rollup_field(mut self, name: impl Into<String>) -> Self {
         add_names(&mut self.reports.rollup_fields, [name]);
         self
     }
 
     /// An id field whose distinct values the rollup counts (e.g. `user_id`): exact up to
-    /// 4096 distinct values an interval, an estimate within a few percent beyond.
+    /// 4096 distinct values an interval, an estimate within a few percent beyond. Needs a
+    /// mode that posts a rollup (see [`rollup_field`](Self::rollup_field)).
     pub fn rollup_distinct(mut self, name: impl Into<String>) -> Self {
         add_names(&mut self.reports.rollup_distinct, [name]);
         self
     }
 
     /// How many values of each rollup field are shown (default [`DEFAULT_ROLLUP_TOP`]);
-    /// the rest are summed as `other`.
+    /// the rest are summed as `other`. Needs a mode that posts a rollup (see
+    /// [`rollup_field`](Self::rollup_field)).
     pub fn rollup_top(mut self, n: usize) -> Self {
         self.reports.rollup_top = n;
+        self.rollup_top_set = true;
         self
     }
 
@@ -535,13 +602,28 @@ impl DiscordLayerBuilder {
         self
     }
 
-    /// Reads the environment on top of this builder; unset or empty variables leave it as
-    /// it was, and a malformed one is an error naming it. The variables: `DISCORD_TOKEN`,
-    /// `DISCORD_API_BASE`, `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`,
-    /// `DISCORD_BATCH_SECS`, `DISCORD_QUEUE_CAPACITY`, `DISCORD_SHUTDOWN_TIMEOUT_SECS`,
+    /// Reads the environment on top of this builder. A variable that is set has the last
+    /// word; an unset or empty one (or a list without any name) leaves the builder as it
+    /// was; a malformed one is an error naming it.
+    ///
+    /// - A single value (`DISCORD_TOKEN`, `DISCORD_BATCH_SECS`, `DISCORD_ANALYTICS_MODE`,
+    ///   ...) replaces the builder's.
+    /// - A list of names replaces the builder's list the same way: `DISCORD_TIMED_SPANS`,
+    ///   `DISCORD_ROLLUP_FIELDS` and `DISCORD_ROLLUP_DISTINCT` (with
+    ///   `.rollup_field("command")` and `DISCORD_ROLLUP_FIELDS=guild`, the rollup shows
+    ///   `guild` only).
+    /// - Settings kept per class or per prefix are replaced for the ones the variable
+    ///   names, the others stay as the builder set them: a class's channel or webhook
+    ///   variable, `DISCORD_SKIP` (a skipped class loses its route) and `DISCORD_CLASSIFY`.
+    /// - `DISCORD_SECRET_FIELDS` is added to the builder's names (and the defaults), so the
+    ///   environment can redact more but never less.
+    ///
+    /// The variables: `DISCORD_TOKEN`, `DISCORD_API_BASE`,
+    /// `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`, `DISCORD_BATCH_SECS`,
+    /// `DISCORD_QUEUE_CAPACITY`, `DISCORD_SHUTDOWN_TIMEOUT_SECS`,
     /// `DISCORD_REQUEST_TIMEOUT_SECS`, `DISCORD_MAX_INLINE_MESSAGES`, `DISCORD_ERROR_ROLE`,
     /// `DISCORD_LABEL`, `DISCORD_SUPPRESS_NOTIFICATIONS`, `DISCORD_CAPTURE_PANICS`,
-    /// `DISCORD_SELF_REPORT_SECS`, `DISCORD_SECRET_FIELDS` (added to the defaults),
+    /// `DISCORD_SELF_REPORT_SECS`, `DISCORD_SECRET_FIELDS` (field names),
     /// `DISCORD_SKIP` (classes), `DISCORD_CLASSIFY` (`prefix=class,...`),
     /// `DISCORD_SPAN_TIMINGS` (`true`/`false`), `DISCORD_TIMED_SPANS` (span names),
     /// `DISCORD_ANALYTICS_MODE` (`lines`, `rollup` or `both`), `DISCORD_ROLLUP_FIELDS`
@@ -598,13 +680,14 @@ impl DiscordLayerBuilder {
             self = self.self_report(env_secs("DISCORD_SELF_REPORT_SECS", &v)?);
         }
         if let Some(v) = var("DISCORD_SECRET_FIELDS") {
-            self = self.secret_fields(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+            // Added, never replacing: the environment cannot turn a redaction off.
+            self = self.secret_fields(env_list(&v));
         }
         if let Some(v) = var("DISCORD_SPAN_TIMINGS") {
             self = self.span_timings(env_bool("DISCORD_SPAN_TIMINGS", &v)?);
         }
         if let Some(v) = var("DISCORD_TIMED_SPANS") {
-            add_names(&mut self.reports.timed_spans, env_list(&v));
+            replace_names(&mut self.reports.timed_spans, &v);
         }
         if let Some(v) = var("DISCORD_ANALYTICS_MODE") {
             let mode = AnalyticsMode::parse(&v).ok_or(ConfigError::InvalidEnv {
@@ -614,10 +697,10 @@ impl DiscordLayerBuilder {
             self = self.analytics_mode(mode);
         }
         if let Some(v) = var("DISCORD_ROLLUP_FIELDS") {
-            add_names(&mut self.reports.rollup_fields, env_list(&v));
+            replace_names(&mut self.reports.rollup_fields, &v);
         }
         if let Some(v) = var("DISCORD_ROLLUP_DISTINCT") {
-            add_names(&mut self.reports.rollup_distinct, env_list(&v));
+            replace_names(&mut self.reports.rollup_distinct, &v);
         }
         if let Some(v) = var("DISCORD_ROLLUP_TOP") {
             self = self.rollup_top(env_parse("DISCORD_ROLLUP_TOP", &v)?);
@@ -735,6 +818,7 @@ impl DiscordLayerBuilder {
                 value: "0".into(),
             });
         }
+        self.check_effective()?;
         // Longest prefix first, so `analytics::internal` can override `analytics`.
         let mut prefixes = self.prefixes;
         prefixes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
@@ -756,6 +840,53 @@ impl DiscordLayerBuilder {
             self_report: self.self_report.filter(|d| !d.is_zero()),
             reports: self.reports,
         })
+    }
+}
+
+impl DiscordLayerBuilder {
+    /// Refuses report settings that the rest of the configuration leaves without effect.
+    fn check_effective(&self) -> Result<(), ConfigError> {
+        let reports = &self.reports;
+        if !reports.analytics_mode.rollup() {
+            let rollup = [
+                ("rollup_field", reports.rollup_fields.join(", ")),
+                ("rollup_distinct", reports.rollup_distinct.join(", ")),
+                (
+                    "rollup_top",
+                    if self.rollup_top_set {
+                        reports.rollup_top.to_string()
+                    } else {
+                        String::new()
+                    },
+                ),
+            ];
+            if let Some((name, value)) = rollup.into_iter().find(|(_, v)| !v.is_empty()) {
+                return Err(ConfigError::IneffectiveSetting {
+                    name,
+                    value,
+                    because: "analytics_mode",
+                });
+            }
+        }
+        // Spans are timed only for the performance report, which only the diagnostics
+        // class posts (the flusher times nothing otherwise).
+        if !reports.timed_spans.is_empty() {
+            let because = if !reports.span_timings {
+                Some("span_timings")
+            } else if self.skipped[Class::Diagnostics.index()] {
+                Some("skip")
+            } else {
+                None
+            };
+            if let Some(because) = because {
+                return Err(ConfigError::IneffectiveSetting {
+                    name: "timed_span",
+                    value: reports.timed_spans.join(", "),
+                    because,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -944,6 +1075,15 @@ mod tests {
         ] {
             assert!(parse_webhook_url(bad).is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn a_list_variable_replaces_the_list_unless_it_names_nothing() {
+        let mut list = vec!["shard".to_owned(), "guild".to_owned()];
+        replace_names(&mut list, " , ");
+        assert_eq!(list, ["shard", "guild"]);
+        replace_names(&mut list, "command, user_id,command ,");
+        assert_eq!(list, ["command", "user_id"]);
     }
 
     #[test]

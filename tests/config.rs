@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use tracing_discord::{Class, ConfigError, Destination, DiscordLayer, DiscordLayerBuilder};
+use tracing_discord::{
+    AnalyticsMode, Class, ConfigError, Destination, DiscordLayer, DiscordLayerBuilder,
+};
 
 const HOOK: &str = "https://discord.com/api/webhooks/123456789012345678/abcDEF-ghi_jkl";
 
@@ -135,6 +137,106 @@ fn impossible_settings_are_refused() {
             value: "discord.com/api".into()
         }
     );
+}
+
+/// Rollup settings need a mode that posts a rollup: in `Lines` mode nothing reads them.
+#[test]
+fn rollup_settings_without_a_rollup_are_refused() {
+    let e = err(all_webhooks().rollup_field("command").rollup_field("guild"));
+    assert_eq!(
+        e,
+        ConfigError::IneffectiveSetting {
+            name: "rollup_field",
+            value: "command, guild".into(),
+            because: "analytics_mode"
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "rollup_field (command, guild) has no effect: the analytics mode is lines, which posts no rollup; choose rollup or both with .analytics_mode(..) or DISCORD_ANALYTICS_MODE, or remove .rollup_field(..) / DISCORD_ROLLUP_FIELDS"
+    );
+    assert_eq!(
+        err(all_webhooks()
+            .analytics_mode(AnalyticsMode::Lines)
+            .rollup_distinct("user_id")),
+        ConfigError::IneffectiveSetting {
+            name: "rollup_distinct",
+            value: "user_id".into(),
+            because: "analytics_mode"
+        }
+    );
+    // Set to its default is still set.
+    let e = err(all_webhooks().rollup_top(10));
+    assert_eq!(
+        e,
+        ConfigError::IneffectiveSetting {
+            name: "rollup_top",
+            value: "10".into(),
+            because: "analytics_mode"
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "rollup_top (10) has no effect: the analytics mode is lines, which posts no rollup; choose rollup or both with .analytics_mode(..) or DISCORD_ANALYTICS_MODE, or remove .rollup_top(..) / DISCORD_ROLLUP_TOP"
+    );
+    // A mode chosen after the fields counts as much as one chosen before.
+    for mode in [AnalyticsMode::Rollup, AnalyticsMode::Both] {
+        let (_layer, guard) = all_webhooks()
+            .rollup_field("command")
+            .rollup_distinct("user_id")
+            .rollup_top(3)
+            .analytics_mode(mode)
+            .build()
+            .unwrap();
+        drop(guard);
+    }
+}
+
+/// Spans are timed only for the performance report, posted to the diagnostics class.
+#[test]
+fn timed_spans_that_can_never_be_reported_are_refused() {
+    let e = err(all_webhooks().timed_span("render").span_timings(false));
+    assert_eq!(
+        e,
+        ConfigError::IneffectiveSetting {
+            name: "timed_span",
+            value: "render".into(),
+            because: "span_timings"
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "timed_span (render) has no effect: span timings are off; turn them on with .span_timings(true) or DISCORD_SPAN_TIMINGS=true, or remove .timed_span(..) / DISCORD_TIMED_SPANS"
+    );
+    let e = err(all_webhooks()
+        .timed_span("render")
+        .timed_span("db_query")
+        .skip(Class::Diagnostics));
+    assert_eq!(
+        e,
+        ConfigError::IneffectiveSetting {
+            name: "timed_span",
+            value: "render, db_query".into(),
+            because: "skip"
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "timed_span (render, db_query) has no effect: the performance report goes to the diagnostics channel, and class diagnostics is skipped; route it with .route(Class::Diagnostics, ..), DISCORD_DIAGNOSTICS_CHANNEL or DISCORD_DIAGNOSTICS_WEBHOOK, or remove .timed_span(..) / DISCORD_TIMED_SPANS"
+    );
+    // Without names to time, turning timings off or skipping diagnostics is fine (timings
+    // are on by default); and routing diagnostics again makes the names useful.
+    for b in [
+        all_webhooks().span_timings(false),
+        all_webhooks().skip(Class::Diagnostics),
+        all_webhooks()
+            .timed_span("render")
+            .skip(Class::Diagnostics)
+            .route(Class::Diagnostics, Destination::webhook(HOOK)),
+    ] {
+        let (_layer, guard) = b.build().unwrap();
+        drop(guard);
+    }
 }
 
 #[test]

@@ -21,6 +21,9 @@ fn from_env_reads_the_documented_variables() {
         "DISCORD_ANALYTICS_MODE",
         "DISCORD_ROLLUP_TOP",
         "DISCORD_SPAN_TIMINGS",
+        "DISCORD_TIMED_SPANS",
+        "DISCORD_ROLLUP_FIELDS",
+        "DISCORD_ROLLUP_DISTINCT",
     ] {
         std::env::remove_var(v);
     }
@@ -124,6 +127,40 @@ fn from_env_reads_the_documented_variables() {
         "environment variable DISCORD_SPAN_TIMINGS=\"sometimes\" is not true or false"
     );
     std::env::set_var("DISCORD_SPAN_TIMINGS", "off");
+    let (_layer, guard) = DiscordLayer::from_env().unwrap();
+    drop(guard);
+
+    // Settings that could have no effect are refused, whoever set them.
+    std::env::set_var("DISCORD_TIMED_SPANS", "render");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e,
+        ConfigError::IneffectiveSetting {
+            name: "timed_span",
+            value: "render".into(),
+            because: "span_timings"
+        }
+    );
+    std::env::remove_var("DISCORD_SPAN_TIMINGS");
+    let (_layer, guard) = DiscordLayer::from_env().unwrap();
+    drop(guard);
+    std::env::set_var("DISCORD_ANALYTICS_MODE", "lines");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e,
+        ConfigError::IneffectiveSetting {
+            name: "rollup_top",
+            value: "5".into(),
+            because: "analytics_mode"
+        }
+    );
+    std::env::set_var("DISCORD_ROLLUP_FIELDS", "command");
+    let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "rollup_field (command) has no effect: the analytics mode is lines, which posts no rollup; choose rollup or both with .analytics_mode(..) or DISCORD_ANALYTICS_MODE, or remove .rollup_field(..) / DISCORD_ROLLUP_FIELDS"
+    );
+    std::env::set_var("DISCORD_ANALYTICS_MODE", "both");
     let (_layer, guard) = DiscordLayer::from_env().unwrap();
     drop(guard);
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::{strip_ansi, Setup};
 use serde_json::Value;
 use tracing::{error, info, info_span};
+use tracing_discord::render::BUSY_LEGEND;
 use tracing_discord::{AnalyticsMode, Class};
 use tracing_subscriber::prelude::*;
 
@@ -52,7 +53,9 @@ fn report_rows(lines: &[String]) -> Vec<(String, u64, u64)> {
     assert!(lines[at + 1].starts_with("span "), "{lines:?}");
     lines[at + 2..]
         .iter()
-        .take_while(|l| !l.starts_with("performance · ") && !l.contains("INFO "))
+        .take_while(|l| {
+            !l.starts_with("performance · ") && !l.contains("INFO ") && *l != BUSY_LEGEND
+        })
         .map(|l| {
             let cells: Vec<&str> = l.split_whitespace().collect();
             assert_eq!(cells.len(), 8, "{l}");
@@ -97,6 +100,15 @@ fn diagnostics_spans_become_one_performance_report() {
     assert_eq!(
         rows,
         [("db_query".to_owned(), 10, 1), ("render".to_owned(), 3, 0)]
+    );
+    // The header, two rows, then what `busy` means.
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("performance · "))
+        .unwrap();
+    assert_eq!(
+        lines[at + 4],
+        "busy: share of the spans' lifetime spent running (entered), not waiting"
     );
     let title = lines
         .iter()

@@ -35,6 +35,7 @@ pub use layout::{log_text, CONTINUATION_INDENT};
 pub use pack::{block_lines, CONTINUED, CONTINUES};
 pub use report::{
     human_duration, jsonl_line, render_jsonl, render_rollup, render_timings, ReportOptions,
+    BUSY_LEGEND,
 };
 pub use time::{clock_time, iso8601};
 

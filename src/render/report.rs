@@ -105,10 +105,15 @@ fn span_of_time(from: SystemTime, to: SystemTime) -> String {
     format!("{} to {} UTC", clock_time(from), clock_time(to))
 }
 
+/// The last line of a performance report: what its `busy` column means.
+pub const BUSY_LEGEND: &str =
+    "busy: share of the spans' lifetime spent running (entered), not waiting";
+
 /// The performance report: per span name the count, p50, p95, p99 and max duration, the
 /// share of time the spans were busy (entered) and how many saw an ERROR; rows in the
-/// given order (busiest first). `from`..`to` is the interval it covers. Each row counts
-/// its spans as events when `options.counts_events`.
+/// given order (busiest first), then [`BUSY_LEGEND`] (once, after the last row).
+/// `from`..`to` is the interval it covers. Each row counts its spans as events when
+/// `options.counts_events`.
 pub fn render_timings(
     rows: &[TimingRow],
     from: SystemTime,
@@ -158,6 +163,9 @@ pub fn render_timings(
     for (line, row) in table.iter().zip(rows) {
         packer.push_line(&join_row(line, &widths), options.events(row.count));
     }
+    // Not a row: a block it would start alone needs no column names.
+    packer.set_header(None);
+    packer.push_line(BUSY_LEGEND, 0);
     packer.finish()
 }
 
@@ -299,6 +307,40 @@ pub fn render_jsonl(records: &[Record], options: &ReportOptions) -> Vec<Message>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_performance_report_ends_with_the_legend_of_its_busy_column() {
+        let ms = Duration::from_millis;
+        let row = |name: &str, count, busy, total, errors| TimingRow {
+            name: name.to_owned(),
+            count,
+            p50: ms(4),
+            p95: ms(9),
+            p99: ms(9),
+            max: ms(9),
+            total: ms(total),
+            busy: ms(busy),
+            errors,
+        };
+        let rows = [
+            row("command", 2, 13, 26, 1),
+            row("db_query", 1, 1, 4, 0),
+            row("idle", 1, 0, 0, 0),
+        ];
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(13 * 3600 + 57 * 60);
+        let messages = render_timings(&rows, t, t, &ReportOptions::default());
+        assert_eq!(messages.len(), 1);
+        assert_eq!(
+            messages[0].content,
+            "```ansi\n\u{1b}[1mperformance\u{1b}[0m · 4 spans closed · 13:57:00 to 13:57:00 UTC\n\
+             span      count  p50     p95     p99     max     busy  errors\n\
+             command   2      4.00ms  9.00ms  9.00ms  9.00ms  50%   1\n\
+             db_query  1      4.00ms  9.00ms  9.00ms  9.00ms  25%   0\n\
+             idle      1      4.00ms  9.00ms  9.00ms  9.00ms  -     0\n\
+             busy: share of the spans' lifetime spent running (entered), not waiting\n```"
+        );
+        assert_eq!(messages[0].events, 4);
+    }
 
     /// Like 999.7 ms (which reads 1.00s, not 1000ms), a value that rounds up to the next
     /// decade must not gain a fourth figure: 9.996 ms is 10.0ms, not 10.00ms.
