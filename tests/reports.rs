@@ -258,7 +258,8 @@ fn rollup_mode_posts_exact_counts_and_the_events_as_json_lines() {
         assert!(time.len() == 24 && time.ends_with('Z') && &time[10..11] == "T");
         let key = (
             e["fields"]["command"].as_str().unwrap().to_owned(),
-            e["fields"]["user_id"].as_str().unwrap().parse().unwrap(),
+            // Recorded as a number, written as a JSON number.
+            e["fields"]["user_id"].as_u64().unwrap(),
         );
         *seen.entry(key).or_default() += 1;
     }
@@ -271,14 +272,14 @@ fn rollup_mode_posts_exact_counts_and_the_events_as_json_lines() {
         events[12..]
             .iter()
             .map(|e| (
-                e["fields"]["guild_id"].as_str().unwrap(),
+                e["fields"]["guild_id"].as_u64().unwrap(),
                 e["spans"].clone()
             ))
             .collect::<Vec<_>>(),
         [
-            ("600", serde_json::json!(["shard{id=0}"])),
-            ("601", serde_json::json!(["shard{id=1}"])),
-            ("602", serde_json::json!(["shard{id=0}"])),
+            (600, serde_json::json!(["shard{id=0}"])),
+            (601, serde_json::json!(["shard{id=1}"])),
+            (602, serde_json::json!(["shard{id=0}"])),
         ]
     );
     // Counted once, delivered with the rollup; the file counts nothing by itself.

@@ -251,14 +251,23 @@ pub fn render_rollup(summary: &RollupSummary, options: &ReportOptions) -> Vec<Me
 }
 
 /// One analytics event as a JSON object: `time` (RFC 3339, UTC), `level`, `target`,
-/// `message`, `fields` (name to value, as text) and `spans` (outermost first).
+/// `message`, `fields` (name to value: a JSON number for a field the event recorded as a
+/// number that every JSON reader holds exactly, text otherwise) and `spans` (outermost
+/// first). Integers beyond ±(2⁵³ − 1), such as Discord ids, stay text, as Discord sends
+/// its ids: JavaScript and many other readers would round them.
 pub fn jsonl_line(record: &Record) -> String {
     let mut fields = Map::new();
-    for (name, value) in record.fields() {
+    for (i, (name, value)) in record.fields().enumerate() {
         // A name an event repeats keeps its first value, as `Record::field` does.
-        fields
-            .entry(name.to_owned())
-            .or_insert_with(|| Value::from(value));
+        fields.entry(name.to_owned()).or_insert_with(|| {
+            // A finite number's text is valid JSON; NaN and infinities stay text.
+            let number = record
+                .is_number(i)
+                .then(|| serde_json::from_str::<serde_json::Number>(value).ok())
+                .flatten()
+                .filter(exact_everywhere);
+            number.map_or_else(|| Value::from(value), Value::Number)
+        });
     }
     let spans: Vec<&str> = record.spans.iter().map(|s| &**s).collect();
     json!({
@@ -270,6 +279,19 @@ pub fn jsonl_line(record: &Record) -> String {
         "spans": spans,
     })
     .to_string()
+}
+
+/// The largest integer every JSON reader holds exactly (2⁵³ − 1, a double's integer range).
+const JSON_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Whether a JSON number reads back the same in every reader: any float (it is a double
+/// already), an integer within ±(2⁵³ − 1).
+fn exact_everywhere(n: &serde_json::Number) -> bool {
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => u <= JSON_SAFE_INTEGER,
+        (None, Some(i)) => i.unsigned_abs() <= JSON_SAFE_INTEGER,
+        (None, None) => true,
+    }
 }
 
 /// Analytics events as JSON Lines files (one object per event, see [`jsonl_line`]) with a
@@ -340,6 +362,35 @@ mod tests {
              busy: share of the spans' lifetime spent running (entered), not waiting\n```"
         );
         assert_eq!(messages[0].events, 4);
+    }
+
+    #[test]
+    fn json_lines_keep_numbers_as_numbers_and_the_rest_as_text() {
+        use crate::number::Number;
+        use crate::Class;
+        use tracing_core::Level;
+        let mut r = Record::capture(Class::Analytics, Level::INFO, "analytics", 7, String::new());
+        r.write_message(|t| t.push_str("command handled"));
+        r.push_number("user_id", Number::U64(80_351_110_224_678_912));
+        r.push_number("count", Number::U64((1 << 53) - 1));
+        r.push_number("delta", Number::I64(-3));
+        r.push_number("latency_ms", Number::F64(3.5));
+        r.push_number("ratio", Number::F64(f64::NAN));
+        r.write_field("command", |t| t.push_str("42"));
+        r.settle(&mut String::new());
+        r.time = SystemTime::UNIX_EPOCH;
+        let line: Value = serde_json::from_str(&jsonl_line(&r)).expect("one JSON object");
+        assert_eq!(
+            line["fields"],
+            json!({
+                "user_id": "80351110224678912",
+                "count": 9_007_199_254_740_991u64,
+                "delta": -3,
+                "latency_ms": 3.5,
+                "ratio": "NaN",
+                "command": "42",
+            })
+        );
     }
 
     /// Like 999.7 ms (which reads 1.00s, not 1000ms), a value that rounds up to the next
