@@ -788,3 +788,40 @@ mod review_order_tests {
         assert_eq!(inversion, None, "(event before, event after)");
     }
 }
+
+#[cfg(test)]
+mod review_clock_tests {
+    use super::*;
+
+    /// An event a thread emits after another thread's event (it waited for it: a task that
+    /// moved to another worker thread, a reply to a request) comes after it in the batch,
+    /// though the two threads push to different shards. Each thread's sequence numbers
+    /// order only that thread's events: when the two timestamps tie, they say nothing about
+    /// which of the two came first.
+    #[test]
+    fn an_event_that_follows_another_threads_event_comes_after_it() {
+        for round in 0..20 {
+            let queue = ClassQueue::new(8, 2);
+            let first = std::thread::spawn(|| {
+                // A busy thread: many records made before this one.
+                for _ in 0..1000 {
+                    let _ = Record::new(Class::Log, Level::INFO, "t", "");
+                }
+                Record::new(Class::Log, Level::INFO, "t", "first")
+            })
+            .join()
+            .unwrap();
+            assert!(queue.push(0, first).is_some());
+            let then = std::thread::spawn(|| Record::new(Class::Log, Level::INFO, "t", "then"))
+                .join()
+                .unwrap();
+            assert!(queue.push(1, then).is_some());
+            let order: Vec<String> = queue
+                .drain()
+                .iter()
+                .map(|r| r.message().to_owned())
+                .collect();
+            assert_eq!(order, ["first", "then"], "round {round}");
+        }
+    }
+}

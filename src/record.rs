@@ -47,8 +47,7 @@ fn raw_kind(raw: u32, i: usize) -> u32 {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Record {
-    /// When the event was captured: the wall clock, to the kernel's tick (1 to 4 ms) on
-    /// Linux.
+    /// When the event was captured (wall clock).
     pub time: SystemTime,
     /// The event's level.
     pub level: Level,
