@@ -16,7 +16,7 @@
 
 use std::cell::Cell;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 
 use atomic_waker::AtomicWaker;
@@ -103,6 +103,27 @@ impl FillSignal {
 struct ClassQueue {
     shards: Box<[Shard]>,
     peak: AtomicU64,
+    /// Odd while the flusher moves records out of the shards (popped, not yet counted as
+    /// taken), so that [`ClassQueue::queued`] can wait for the count to be whole.
+    moving: AtomicU64,
+}
+
+/// Marks records moving out of a queue's shards: `moving` is odd until it is dropped.
+struct Moving<'a>(&'a AtomicU64);
+
+impl<'a> Moving<'a> {
+    fn start(moving: &'a AtomicU64) -> Self {
+        moving.fetch_add(1, Ordering::Relaxed);
+        // Whoever sees a pop or a `taken` of this drain sees `moving` odd.
+        fence(Ordering::Release);
+        Moving(moving)
+    }
+}
+
+impl Drop for Moving<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl ClassQueue {
@@ -122,6 +143,7 @@ impl ClassQueue {
                 })
                 .collect(),
             peak: AtomicU64::new(0),
+            moving: AtomicU64::new(0),
         }
     }
 
@@ -155,19 +177,29 @@ impl ClassQueue {
         self.shards.iter().any(|s| s.records.len() >= s.high_water)
     }
 
-    /// What the shards accepted and hold. Read during a drain, `accepted` can be off by
-    /// the records being moved for that instant (popped, not yet counted as taken).
+    /// What the shards accepted and hold. Records the flusher is moving out (popped, not
+    /// yet counted as taken) would be in neither count: read while it does, the counts are
+    /// read again once it is done (a drain pops at most one queue's worth).
     fn queued(&self) -> Queued {
-        let depth = self.len() as u64;
-        let taken: u64 = self
-            .shards
-            .iter()
-            .map(|s| s.taken.load(Ordering::Relaxed))
-            .sum();
-        Queued {
-            accepted: taken + depth,
-            depth,
-            peak: self.peak.load(Ordering::Relaxed).max(depth),
+        loop {
+            let before = self.moving.load(Ordering::Acquire);
+            if before % 2 == 0 {
+                let depth = self.len() as u64;
+                let taken: u64 = self
+                    .shards
+                    .iter()
+                    .map(|s| s.taken.load(Ordering::Relaxed))
+                    .sum();
+                fence(Ordering::Acquire);
+                if self.moving.load(Ordering::Relaxed) == before {
+                    return Queued {
+                        accepted: taken + depth,
+                        depth,
+                        peak: self.peak.load(Ordering::Relaxed).max(depth),
+                    };
+                }
+            }
+            std::thread::yield_now();
         }
     }
 
@@ -182,6 +214,7 @@ impl ClassQueue {
         let lens: Vec<usize> = self.shards.iter().map(|s| s.records.len()).collect();
         let depth: usize = lens.iter().sum();
         self.peak.fetch_max(depth as u64, Ordering::Relaxed);
+        let moving = Moving::start(&self.moving);
         let mut runs: Vec<std::collections::VecDeque<Record>> = self
             .shards
             .iter()
@@ -193,6 +226,7 @@ impl ClassQueue {
                 records.into()
             })
             .collect();
+        drop(moving);
         if runs.len() == 1 {
             return runs.pop().map(Vec::from).unwrap_or_default();
         }
@@ -822,6 +856,56 @@ mod review_clock_tests {
                 .map(|r| r.message().to_owned())
                 .collect();
             assert_eq!(order, ["first", "then"], "round {round}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod review_stats_tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Read while the flusher drains, what a queue accepted stays what it accepted: the
+    /// statistics' `events` never goes back, and `pending()` never reads 0 while the
+    /// records being taken are still to be posted.
+    #[test]
+    fn accepted_stays_exact_while_the_flusher_drains() {
+        const N: usize = 40_000;
+        for round in 0..3 {
+            let queue = Arc::new(ClassQueue::new(N, 2));
+            for i in 0..N {
+                let r = Record::new(Class::Log, Level::INFO, "t", "");
+                assert!(queue.push(i % 2, r).is_some());
+            }
+            let reading = Arc::new(AtomicBool::new(false));
+            let stop = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let (queue, reading, stop) =
+                    (Arc::clone(&queue), Arc::clone(&reading), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let (mut low, mut high) = (u64::MAX, 0);
+                    while !stop.load(Ordering::Relaxed) {
+                        let accepted = queue.queued().accepted;
+                        low = low.min(accepted);
+                        high = high.max(accepted);
+                        reading.store(true, Ordering::Relaxed);
+                    }
+                    (low, high)
+                })
+            };
+            while !reading.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+            assert_eq!(queue.drain().len(), N);
+            stop.store(true, Ordering::Relaxed);
+            let seen = reader.join().unwrap();
+            assert_eq!(
+                seen,
+                (N as u64, N as u64),
+                "round {round}: (lowest, highest)"
+            );
         }
     }
 }
