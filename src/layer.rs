@@ -317,8 +317,9 @@ impl Visit for SpanFieldWriter<'_> {
 }
 
 /// Writes an event's message and fields into its record's one text buffer. 64-bit numbers
-/// are kept raw for the flusher to write out; 128-bit integers go through `itoa`, which
-/// is cheaper than `fmt` and gives the same text.
+/// are kept raw for the flusher to write out, and so are 128-bit integers that fit in 64
+/// bits (a number either way); larger ones go through `itoa`, which is cheaper than `fmt`
+/// and gives the same text.
 struct EventVisitor<'a>(&'a mut Record);
 
 fn is_message(field: &Field) -> bool {
@@ -364,11 +365,17 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.integer(field, value);
+        match u64::try_from(value) {
+            Ok(value) => self.record_u64(field, value),
+            Err(_) => self.integer(field, value),
+        }
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.integer(field, value);
+        match i64::try_from(value) {
+            Ok(value) => self.record_i64(field, value),
+            Err(_) => self.integer(field, value),
+        }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {

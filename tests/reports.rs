@@ -456,3 +456,55 @@ fn span_closes_racing_shutdown_are_all_accounted_for() {
         );
     }
 }
+
+/// JSON Lines write a field recorded as a number as a JSON number whatever its width
+/// (`record_u128` and `record_i128` record numbers as much as `record_u64` does), except
+/// where a reader would round it (beyond 2^53) or it is not a number any more (redacted),
+/// or never was one JSON can hold (NaN).
+#[test]
+fn json_lines_write_numbers_of_every_width_as_numbers() {
+    let s = Setup::new();
+    let (layer, guard) = s.builder(LONG).analytics_jsonl(true).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        info!(
+            target: "analytics",
+            small = 5u128,
+            big = u128::MAX,
+            negative = -7i128,
+            lowest = i128::MIN,
+            id = 80_351_110_224_678_912u64,
+            token_count = 3u64,
+            ratio = f64::NAN,
+            latency = 3.5,
+            "numbers"
+        );
+    });
+    let stats = guard.shutdown();
+    let files: Vec<String> = s
+        .messages(Class::Analytics)
+        .iter()
+        .flat_map(|m| {
+            m["_attachment_texts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let event: Value = serde_json::from_str(files[0].trim_end()).unwrap();
+    assert_eq!(
+        event["fields"],
+        serde_json::json!({
+            "small": 5,
+            "big": "340282366920938463463374607431768211455",
+            "negative": -7,
+            "lowest": "-170141183460469231731687303715884105728",
+            "id": "80351110224678912",
+            "token_count": "[redacted]",
+            "ratio": "NaN",
+            "latency": 3.5,
+        })
+    );
+    assert_eq!(stats.class(Class::Analytics).delivered, 1);
+}
