@@ -617,6 +617,12 @@ impl DiscordLayerBuilder {
     ///   variable, `DISCORD_SKIP` (a skipped class loses its route) and `DISCORD_CLASSIFY`.
     /// - `DISCORD_SECRET_FIELDS` is added to the builder's names (and the defaults), so the
     ///   environment can redact more but never less.
+    /// - A report the environment switches off takes the builder's settings for it along:
+    ///   with `DISCORD_SPAN_TIMINGS=false` or `DISCORD_SKIP=diagnostics`, the builder's
+    ///   [`timed_span`](Self::timed_span) names; with `DISCORD_ANALYTICS_MODE=lines`, its
+    ///   rollup settings. The same settings given by the environment itself are refused by
+    ///   `build()` ([`ConfigError::IneffectiveSetting`]), as they are when the builder
+    ///   switches its own report off.
     ///
     /// The variables: `DISCORD_TOKEN`, `DISCORD_API_BASE`,
     /// `DISCORD_{ANALYTICS,DIAGNOSTICS,LOG}_{CHANNEL,WEBHOOK}`, `DISCORD_BATCH_SECS`,
@@ -632,6 +638,7 @@ impl DiscordLayerBuilder {
     /// README has the table.
     pub fn with_env(mut self) -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let reports_before = self.reports_on();
         if let Some(token) = var("DISCORD_TOKEN") {
             self = self.bot_token(token);
         }
@@ -724,7 +731,35 @@ impl DiscordLayerBuilder {
                 self = self.classify(prefix.trim(), class);
             }
         }
+        // A report the environment switches off takes the builder's settings for it along:
+        // the operator has the last word and could not remove them from the environment.
+        // What the environment itself sets for it is still refused by `build()`.
+        let named = |name: &str| var(name).is_some_and(|v| env_list(&v).next().is_some());
+        let (timings, rollup) = self.reports_on();
+        if reports_before.0 && !timings && !named("DISCORD_TIMED_SPANS") {
+            self.reports.timed_spans.clear();
+        }
+        if reports_before.1 && !rollup {
+            if !named("DISCORD_ROLLUP_FIELDS") {
+                self.reports.rollup_fields.clear();
+            }
+            if !named("DISCORD_ROLLUP_DISTINCT") {
+                self.reports.rollup_distinct.clear();
+            }
+            if var("DISCORD_ROLLUP_TOP").is_none() {
+                self.rollup_top_set = false;
+            }
+        }
         Ok(self)
+    }
+
+    /// Whether the performance report (span timings on, diagnostics not skipped) and the
+    /// analytics rollup are made.
+    fn reports_on(&self) -> (bool, bool) {
+        (
+            self.reports.span_timings && !self.skipped[Class::Diagnostics.index()],
+            self.reports.analytics_mode.rollup(),
+        )
     }
 
     /// Validates the configuration and starts the flusher thread.
