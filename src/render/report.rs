@@ -260,12 +260,7 @@ pub fn jsonl_line(record: &Record) -> String {
     for (i, (name, value)) in record.fields().enumerate() {
         // A name an event repeats keeps its first value, as `Record::field` does.
         fields.entry(name.to_owned()).or_insert_with(|| {
-            // A finite number's text is valid JSON; NaN and infinities stay text.
-            let number = record
-                .is_number(i)
-                .then(|| serde_json::from_str::<serde_json::Number>(value).ok())
-                .flatten()
-                .filter(exact_everywhere);
+            let number = record.is_number(i).then(|| json_number(value)).flatten();
             number.map_or_else(|| Value::from(value), Value::Number)
         });
     }
@@ -284,14 +279,21 @@ pub fn jsonl_line(record: &Record) -> String {
 /// The largest integer every JSON reader holds exactly (2⁵³ − 1, a double's integer range).
 const JSON_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-/// Whether a JSON number reads back the same in every reader: any float (it is a double
-/// already), an integer within ±(2⁵³ − 1).
-fn exact_everywhere(n: &serde_json::Number) -> bool {
-    match (n.as_u64(), n.as_i64()) {
-        (Some(u), _) => u <= JSON_SAFE_INTEGER,
-        (None, Some(i)) => i.unsigned_abs() <= JSON_SAFE_INTEGER,
-        (None, None) => true,
+/// The JSON number a number field's text stands for, when every reader holds it exactly:
+/// an integer within ±(2⁵³ − 1), or a finite float (a double already; NaN and infinities
+/// have no JSON number). Parsed by the standard library, which rounds correctly:
+/// serde_json's own float parsing is a bit off for many values unless its
+/// `float_roundtrip` feature is on.
+fn json_number(text: &str) -> Option<serde_json::Number> {
+    if let Ok(u) = text.parse::<u64>() {
+        return (u <= JSON_SAFE_INTEGER).then(|| u.into());
     }
+    if let Ok(i) = text.parse::<i64>() {
+        return (i.unsigned_abs() <= JSON_SAFE_INTEGER).then(|| i.into());
+    }
+    text.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
 }
 
 /// Analytics events as JSON Lines files (one object per event, see [`jsonl_line`]) with a
@@ -391,6 +393,44 @@ mod tests {
                 "command": "42",
             })
         );
+    }
+
+    /// A float field's JSON number is the float the event recorded, to the last bit. These
+    /// values come out one bit off through serde_json's default float parsing. Its
+    /// `float_roundtrip` feature parses them right, and `jsonschema`, a dev-dependency,
+    /// turns it on in test builds: with it removed from Cargo.toml, this fails on
+    /// parsing with serde_json, as a user's build (without dev-dependencies) does.
+    #[test]
+    fn json_lines_keep_every_bit_of_a_float() {
+        use crate::number::Number;
+        use crate::Class;
+        use tracing_core::Level;
+        let values = [
+            398_056.857_142_857_16,
+            104_501.285_714_285_71,
+            927_770.714_285_714_3,
+            -1.819_967_304_027_17e-179,
+            1.586_084_611_999_269_7e-265,
+        ];
+        for v in values {
+            let mut r =
+                Record::capture(Class::Analytics, Level::INFO, "analytics", 1, String::new());
+            r.push_number("v", Number::F64(v));
+            r.settle(&mut String::new());
+            // The number as written: serde_json would read it back through the parsing
+            // under test.
+            let line = jsonl_line(&r);
+            let text = line
+                .split_once(r#""v":"#)
+                .and_then(|(_, rest)| rest.split([',', '}']).next())
+                .expect("field v");
+            // Read back with the standard library's correctly rounded parser.
+            assert_eq!(
+                text.parse::<f64>().map(f64::to_bits),
+                Ok(v.to_bits()),
+                "{v:?} as {text}"
+            );
+        }
     }
 
     /// Like 999.7 ms (which reads 1.00s, not 1000ms), a value that rounds up to the next
