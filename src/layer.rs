@@ -19,6 +19,7 @@ use tracing_subscriber::Layer;
 
 use crate::config::DiscordLayerBuilder;
 use crate::flusher::DiscordHandle;
+use crate::log_records::{is_log_callsite, LogOrigin};
 use crate::number::Number;
 use crate::queue::Queues;
 use crate::record::Record;
@@ -127,6 +128,8 @@ enum Verdict {
     Off,
     /// Captured into this class.
     Capture(Class),
+    /// A `log` record's callsite: each record is judged by the target it names.
+    PerRecord,
 }
 
 /// The low bits of a slot that hold the verdict (0 in an empty slot).
@@ -138,6 +141,7 @@ impl Verdict {
             Verdict::Capture(class) => class.index() + 1,
             Verdict::Off => 4,
             Verdict::Ignored => 5,
+            Verdict::PerRecord => 6,
         }
     }
 
@@ -146,6 +150,7 @@ impl Verdict {
             1..=3 => Some(Verdict::Capture(Class::ALL[bits - 1])),
             4 => Some(Verdict::Off),
             5 => Some(Verdict::Ignored),
+            6 => Some(Verdict::PerRecord),
             _ => None,
         }
     }
@@ -234,6 +239,19 @@ impl DiscordLayer {
     /// A handle for statistics and flushing, usable after the layer is installed.
     pub fn handle(&self) -> DiscordHandle {
         self.handle.clone()
+    }
+
+    /// What becomes of events with this target.
+    fn decide(&self, target: &str) -> Verdict {
+        if is_ignored(target) {
+            return Verdict::Ignored;
+        }
+        let class = self.classify(target);
+        if self.enabled[class.index()] {
+            Verdict::Capture(class)
+        } else {
+            Verdict::Off
+        }
     }
 
     /// The class an event with this target belongs to.
@@ -326,7 +344,8 @@ fn is_message(field: &Field) -> bool {
     field.name() == "message"
 }
 
-/// `log` crate metadata that `tracing-log` adds as fields; the record has it already.
+/// `log` crate metadata that `tracing-log` adds as fields: the record takes its target,
+/// file and line from them (see [`crate::log_records`]).
 fn is_log_metadata(field: &Field) -> bool {
     field.name().starts_with("log.")
 }
@@ -471,17 +490,20 @@ where
         if on_flusher_thread() {
             return;
         }
-        let verdict = self.verdicts.get(meta, || {
-            if is_ignored(target) {
-                return Verdict::Ignored;
-            }
-            let class = self.classify(target);
-            if self.enabled[class.index()] {
-                Verdict::Capture(class)
+        let cached = self.verdicts.get(meta, || {
+            if is_log_callsite(meta) {
+                Verdict::PerRecord
             } else {
-                Verdict::Off
+                self.decide(target)
             }
         });
+        // A `log` record is judged by the target it names, which differs record by record.
+        let origin = (cached == Verdict::PerRecord).then(|| LogOrigin::of(event));
+        let target = origin.as_ref().and_then(|o| o.target).unwrap_or(target);
+        let verdict = match cached {
+            Verdict::PerRecord => self.decide(target),
+            v => v,
+        };
         if verdict == Verdict::Ignored {
             return;
         }
@@ -508,6 +530,10 @@ where
         event.record(&mut EventVisitor(&mut record));
         record.file = meta.file();
         record.line = meta.line();
+        if let Some(origin) = origin {
+            record.file = origin.file.or(record.file);
+            record.line = origin.line.or(record.line);
+        }
         if let Some(scope) = ctx.event_scope(event) {
             // Innermost first, then reversed in place: `from_root` would allocate a
             // buffer of its own to walk the other way.
@@ -649,6 +675,7 @@ mod tests {
             Verdict::Capture(Class::Analytics),
             Verdict::Capture(Class::Diagnostics),
             Verdict::Capture(Class::Log),
+            Verdict::PerRecord,
         ] {
             assert_eq!(Verdict::decode(v.encode()), Some(v));
         }

@@ -74,6 +74,7 @@ mod config;
 mod discord;
 mod flusher;
 mod layer;
+mod log_records;
 mod number;
 mod panic_hook;
 mod queue;
