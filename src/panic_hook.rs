@@ -51,39 +51,59 @@ pub(crate) fn install(queues: Arc<Queues>, handle: DiscordHandle, class: Class) 
     }));
 }
 
-/// Frames of the panic machinery (this hook, std's and core's panicking) say nothing about
-/// the bug: the backtrace starts after them, and is cut to what one embed field holds.
+/// Frames of the panic machinery (the backtrace capture, this hook, std's and core's
+/// panicking) and of the runtime below the code (thread start, `main`'s caller,
+/// `catch_unwind`) say nothing about the bug: the backtrace keeps the frames between them,
+/// as Rust's own short backtraces do, and is cut to what one embed field holds.
 fn trim_backtrace(text: &str) -> String {
     const FIELD: usize = 1000;
-    let lines: Vec<&str> = text.lines().collect();
-    let machinery = |l: &str| {
+    // Each frame is a numbered line, then optionally "at file:line" lines.
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        match frames.last_mut() {
+            Some(frame) if line.trim_start().starts_with("at ") => frame.push(line),
+            _ => frames.push(vec![line]),
+        }
+    }
+    fn name<'a>(frame: &[&'a str]) -> &'a str {
+        frame.first().copied().unwrap_or("")
+    }
+    let machinery = |frame: &[&str]| {
+        let name = name(frame);
         [
+            "std::backtrace",
             "tracing_discord::panic_hook",
             "std::panicking",
             "core::panicking",
             "rust_begin_unwind",
-            "std::backtrace",
+            "__rust_end_short_backtrace",
         ]
         .iter()
-        .any(|m| l.contains(m))
+        .any(|m| name.contains(m))
     };
-    // Each frame is a numbered line, optionally followed by an "at file:line" line.
-    let start = lines.iter().rposition(|l| machinery(l)).map_or(0, |i| {
-        let next = i + 1;
-        if lines
-            .get(next)
-            .is_some_and(|l| l.trim_start().starts_with("at "))
-        {
-            next + 1
-        } else {
-            next
-        }
-    });
-    let kept = &lines[start.min(lines.len())..];
+    // The code starts after the machinery: after std's marker of where short backtraces
+    // end when there is one (the hook's own frames above it vary), else after the first
+    // run of machinery frames. It ends where the runtime that called it begins.
+    let first = frames
+        .iter()
+        .position(|f| name(f).contains("__rust_end_short_backtrace"))
+        .or_else(|| frames.iter().position(|f| machinery(f)))
+        .unwrap_or(0);
+    let start = frames[first..]
+        .iter()
+        .position(|f| !machinery(f))
+        .map_or(frames.len(), |i| first + i);
+    let end = frames[start..]
+        .iter()
+        .position(|f| name(f).contains("__rust_begin_short_backtrace"))
+        .map_or(frames.len(), |i| start + i);
+    let kept: Vec<&str> = frames[start..end].iter().flatten().copied().collect();
     let mut out = String::new();
     for (n, line) in kept.iter().enumerate() {
         if out.chars().count() + line.chars().count() + 1 > FIELD - 40 {
-            out.push_str(&format!("… {} more lines", kept.len() - n));
+            let left = kept.len() - n;
+            let s = if left == 1 { "" } else { "s" };
+            out.push_str(&format!("… {left} more line{s}"));
             break;
         }
         out.push_str(line.trim_end());
@@ -103,5 +123,56 @@ mod tests {
             trim_backtrace(bt),
             "   3: my_bot::handler\n             at src/main.rs:9\n   4: main"
         );
+    }
+
+    /// The order Rust prints a thread's panic in (1.9x): the unwinder, the hook and the
+    /// panic entry points on top, the code in the middle, the thread's start below.
+    #[test]
+    fn the_backtrace_keeps_the_code_between_the_panic_and_the_runtime() {
+        let bt = "   0: std::backtrace_rs::backtrace::libunwind::trace
+             at /rustc/x/library/std/src/../../backtrace/src/backtrace/libunwind.rs:117:9
+   1: std::backtrace::Backtrace::create
+   2: tracing_discord::panic_hook::install::{{closure}}
+             at src/panic_hook.rs:43:25
+   3: <alloc::boxed::Box<dyn Fn(&PanicHookInfo)> as core::ops::function::Fn>::call
+   3: std::panicking::panic_with_hook
+   4: std::panicking::panic_handler::{{closure}}
+   5: std::sys::backtrace::__rust_end_short_backtrace
+   6: __rustc::rust_begin_unwind
+   7: core::panicking::panic_fmt
+   8: my_bot::db::query
+             at src/db.rs:12:5
+   9: my_bot::worker::{{closure}}
+             at src/main.rs:30:9
+  10: std::sys::backtrace::__rust_begin_short_backtrace
+  11: std::thread::Builder::spawn_unchecked_::{{closure}}
+  12: std::panicking::catch_unwind::do_call
+  13: std::panicking::catch_unwind
+  14: std::panic::catch_unwind
+  15: std::sys::pal::unix::thread::Thread::new::thread_start
+  16: clone3";
+        assert_eq!(
+            trim_backtrace(bt),
+            "   8: my_bot::db::query
+             at src/db.rs:12:5
+   9: my_bot::worker::{{closure}}
+             at src/main.rs:30:9"
+        );
+    }
+
+    #[test]
+    fn a_long_backtrace_is_cut_with_a_count_of_what_was_left() {
+        let mut bt = String::from("   0: core::panicking::panic_fmt\n");
+        for i in 1..=40 {
+            bt.push_str(&format!(
+                "  {i:2}: my_bot::frame_number_{i}\n             at src/lib.rs:{i}\n"
+            ));
+        }
+        let cut = trim_backtrace(&bt);
+        assert!(cut.chars().count() <= 1000, "{}", cut.chars().count());
+        let last = cut.lines().last().unwrap();
+        let shown = cut.lines().count() - 1;
+        assert_eq!(last, format!("… {} more lines", 80 - shown));
+        assert!(cut.starts_with("   1: my_bot::frame_number_1\n"), "{cut}");
     }
 }
