@@ -21,16 +21,13 @@ const COMMANDS: [&str; 5] = ["ping", "play", "skip", "queue", "help"];
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut builder, emulator) = common::builder(Duration::from_secs(2))?;
-    // Rows and a rollup, unless DISCORD_ANALYTICS_MODE asks for rows only: `build()`
-    // refuses rollup fields where no rollup is made.
-    let mode = std::env::var("DISCORD_ANALYTICS_MODE").ok();
-    if mode.as_deref().and_then(AnalyticsMode::parse) != Some(AnalyticsMode::Lines) {
-        builder = builder
-            .analytics_mode(AnalyticsMode::Both)
-            .rollup_field("command")
-            .rollup_distinct("user_id");
-    }
+    let (builder, emulator) = common::builder(Duration::from_secs(2))?;
+    // Rows and a rollup. DISCORD_ANALYTICS_MODE=lines, applied last below, switches the
+    // rollup off and takes these rollup settings with it.
+    let builder = builder
+        .analytics_mode(AnalyticsMode::Both)
+        .rollup_field("command")
+        .rollup_distinct("user_id");
     // The environment still has the last word.
     let (discord, guard) = builder.with_env()?.build()?;
     tracing_subscriber::registry()

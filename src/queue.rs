@@ -266,6 +266,8 @@ pub(crate) struct Queues {
     spans_signalled: FillSignal,
     wake: Wake,
     closed: AtomicBool,
+    /// Whether stderr was told that events arrive after shutdown (once).
+    told_after_shutdown: AtomicBool,
     pub(crate) counters: Counters,
 }
 
@@ -289,6 +291,7 @@ impl Queues {
             spans_signalled: FillSignal::default(),
             wake: Wake::default(),
             closed: AtomicBool::new(false),
+            told_after_shutdown: AtomicBool::new(false),
             counters: Counters::default(),
         }
     }
@@ -326,7 +329,7 @@ impl Queues {
     pub(crate) fn push_from(&self, home: usize, mut record: Record) {
         let class = record.class;
         if self.closed.load(Ordering::Acquire) {
-            self.count_dropped(class, DropReason::AfterShutdown);
+            self.dropped_after_shutdown(class);
             return;
         }
         if record.level == Level::ERROR {
@@ -353,6 +356,21 @@ impl Queues {
     pub(crate) fn stats(&self) -> crate::Stats {
         self.counters
             .snapshot_with(Class::ALL.map(|c| self.classes[c.index()].queued()))
+    }
+
+    /// Counts an event that came after shutdown. The first one also says so on stderr
+    /// (never through `tracing`, which would feed the layer): a guard dropped early, by
+    /// `let _ = ...` or a guard scoped to a block, otherwise loses every event quietly.
+    #[cold]
+    fn dropped_after_shutdown(&self, class: Class) {
+        self.count_dropped(class, DropReason::AfterShutdown);
+        if !self.told_after_shutdown.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "tracing-discord: an event came after the DiscordGuard was dropped or shut \
+                 down; it and every later one are counted as dropped (after shutdown). Keep \
+                 the guard for the life of the program (`let _guard = ...`, not `let _ = ...`)."
+            );
+        }
     }
 
     /// Counts an event that was seen but could not be captured.
@@ -606,16 +624,19 @@ mod tests {
     }
 
     #[test]
-    fn closed_queue_counts_after_shutdown() {
+    fn closed_queue_counts_after_shutdown_and_says_so_once() {
         let q = Queues::new(2);
         q.close();
+        assert!(!q.told_after_shutdown.load(Ordering::Relaxed));
         q.push(info("late"));
+        assert!(q.told_after_shutdown.load(Ordering::Relaxed));
+        q.push(info("later"));
         let s = q.stats();
         assert_eq!(
             s.class(Class::Log).dropped_for(DropReason::AfterShutdown),
-            1
+            2
         );
-        assert_eq!(s.events, 1);
+        assert_eq!(s.events, 2);
         assert_eq!(q.class_len(Class::Log), 0);
     }
 }
