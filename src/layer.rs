@@ -402,7 +402,11 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.record_str(field, if value { "true" } else { "false" });
+        if is_message(field) || is_log_metadata(field) {
+            self.record_str(field, if value { "true" } else { "false" });
+        } else {
+            self.0.push_bool(field.name(), value);
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {

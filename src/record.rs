@@ -70,9 +70,9 @@ pub struct Record {
     fields: FieldIndex,
     /// Which fields hold raw numbers, two bits a field ([`Number::kind`]); 0 once settled.
     raw: u32,
-    /// Which of the first 32 fields were recorded as numbers, one bit a field: their text
-    /// is a number's (for JSON output).
-    numbers: u32,
+    /// Which of the first 32 fields were recorded as numbers or booleans, one bit a field:
+    /// their text is a JSON literal's (for JSON output).
+    typed: u32,
     /// This thread's count of records made so far: orders one thread's records whose
     /// `time` ties (coarse clocks) when the queue merges its shards.
     pub(crate) seq: u64,
@@ -129,7 +129,7 @@ impl Record {
             message_end: 0,
             fields: FieldIndex::with_capacity(fields),
             raw: 0,
-            numbers: 0,
+            typed: 0,
             seq: next_seq(),
             home: 0,
         }
@@ -204,7 +204,7 @@ impl Record {
     pub(crate) fn push_number(&mut self, name: &'static str, number: Number) {
         let i = self.fields.len();
         if i < 32 {
-            self.numbers |= 1 << i;
+            self.typed |= 1 << i;
         }
         if i < RAW_FIELDS {
             self.raw |= number.kind() << (2 * i);
@@ -240,10 +240,22 @@ impl Record {
         self.text.push_str(scratch);
     }
 
-    /// Whether field `i` (in [`Record::fields`] order) was recorded as a number, so that
-    /// its text is one (`NaN` and infinities aside). Redacted values are not numbers.
-    pub(crate) fn is_number(&self, i: usize) -> bool {
-        i < 32 && self.numbers & (1 << i) != 0
+    /// Adds field `name` holding a boolean (`true` or `false`, a JSON literal).
+    pub(crate) fn push_bool(&mut self, name: &'static str, value: bool) {
+        let i = self.fields.len();
+        if i < 32 {
+            self.typed |= 1 << i;
+        }
+        self.write_field(name, |text| {
+            text.push_str(if value { "true" } else { "false" })
+        });
+    }
+
+    /// Whether field `i` (in [`Record::fields`] order) was recorded as a number or a
+    /// boolean, so that its text is a JSON literal (a float's `NaN` and infinities aside).
+    /// Redacted values are text.
+    pub(crate) fn is_typed(&self, i: usize) -> bool {
+        i < 32 && self.typed & (1 << i) != 0
     }
 
     /// The text buffer, for reuse once the record is rendered.
@@ -272,15 +284,15 @@ impl Record {
         text.push_str(message.as_deref().unwrap_or(self.message()));
         let message_end = text.len();
         let mut fields = FieldIndex::with_capacity(self.fields.len());
-        let mut numbers = self.numbers;
+        let mut typed = self.typed;
         for (i, ((name, value), new)) in self.fields().zip(&values).enumerate() {
             text.push_str(new.as_deref().unwrap_or(value));
             fields.push((name, text.len() as u64));
             if new.is_some() && i < 32 {
-                numbers &= !(1 << i);
+                typed &= !(1 << i);
             }
         }
-        self.numbers = numbers;
+        self.typed = typed;
         self.text = text;
         self.message_end = message_end;
         self.fields = fields;
@@ -391,10 +403,10 @@ mod tests {
                 ("e", "42")
             ]
         );
-        let numbers: Vec<_> = (0..5).map(|i| r.is_number(i)).collect();
+        let numbers: Vec<_> = (0..5).map(|i| r.is_typed(i)).collect();
         assert_eq!(numbers, [false, true, true, false, true]);
         r.rewrite(|name, _| (name == Some("c")).then(|| "[redacted]".to_owned()));
-        let numbers: Vec<_> = (0..5).map(|i| r.is_number(i)).collect();
+        let numbers: Vec<_> = (0..5).map(|i| r.is_typed(i)).collect();
         assert_eq!(numbers, [false, true, false, false, true]);
     }
 

@@ -251,8 +251,9 @@ pub fn render_rollup(summary: &RollupSummary, options: &ReportOptions) -> Vec<Me
 }
 
 /// One analytics event as a JSON object: `time` (RFC 3339, UTC), `level`, `target`,
-/// `message`, `fields` (name to value: a JSON number for a field the event recorded as a
-/// number that every JSON reader holds exactly, text otherwise) and `spans` (outermost
+/// `message`, `fields` (name to value: a JSON boolean for a field the event recorded as a
+/// `bool`, a JSON number for one recorded as a number that every JSON reader holds exactly,
+/// text otherwise) and `spans` (outermost
 /// first). Integers beyond ±(2⁵³ − 1), such as Discord ids, stay text, as Discord sends
 /// its ids: JavaScript and many other readers would round them.
 pub fn jsonl_line(record: &Record) -> String {
@@ -260,8 +261,14 @@ pub fn jsonl_line(record: &Record) -> String {
     for (i, (name, value)) in record.fields().enumerate() {
         // A name an event repeats keeps its first value, as `Record::field` does.
         fields.entry(name.to_owned()).or_insert_with(|| {
-            let number = record.is_number(i).then(|| json_number(value)).flatten();
-            number.map_or_else(|| Value::from(value), Value::Number)
+            if !record.is_typed(i) {
+                return Value::from(value);
+            }
+            match value {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => json_number(value).map_or_else(|| Value::from(value), Value::Number),
+            }
         });
     }
     let spans: Vec<&str> = record.spans.iter().map(|s| &**s).collect();
@@ -367,11 +374,11 @@ mod tests {
     }
 
     #[test]
-    fn json_lines_keep_numbers_as_numbers_and_the_rest_as_text() {
+    fn json_lines_keep_numbers_and_booleans_as_such_and_the_rest_as_text() {
         use crate::number::Number;
         use crate::Class;
         use tracing_core::Level;
-        let mut r = Record::capture(Class::Analytics, Level::INFO, "analytics", 7, String::new());
+        let mut r = Record::capture(Class::Analytics, Level::INFO, "analytics", 9, String::new());
         r.write_message(|t| t.push_str("command handled"));
         r.push_number("user_id", Number::U64(80_351_110_224_678_912));
         r.push_number("count", Number::U64((1 << 53) - 1));
@@ -379,6 +386,8 @@ mod tests {
         r.push_number("latency_ms", Number::F64(3.5));
         r.push_number("ratio", Number::F64(f64::NAN));
         r.write_field("command", |t| t.push_str("42"));
+        r.push_bool("cached", true);
+        r.write_field("flag", |t| t.push_str("false"));
         r.settle(&mut String::new());
         r.time = SystemTime::UNIX_EPOCH;
         let line: Value = serde_json::from_str(&jsonl_line(&r)).expect("one JSON object");
@@ -391,6 +400,8 @@ mod tests {
                 "latency_ms": 3.5,
                 "ratio": "NaN",
                 "command": "42",
+                "cached": true,
+                "flag": "false",
             })
         );
     }
