@@ -76,6 +76,17 @@ pub(crate) enum Target {
     Webhook(WebhookTarget),
 }
 
+/// How stderr lines name a destination: `channel 123` or `webhook 456` (never the
+/// webhook's token).
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Channel(id) => write!(f, "channel {id}"),
+            Target::Webhook(w) => write!(f, "webhook {}", w.id),
+        }
+    }
+}
+
 /// A parsed webhook URL.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct WebhookTarget {
@@ -199,13 +210,18 @@ impl fmt::Display for ConfigError {
                 write!(f, "API base {value:?} is not an absolute http(s) URL")
             }
             ConfigError::InvalidSetting { name, value } => {
-                let limit = match *name {
-                    "batch_interval" => "more than zero and at most a week",
-                    "shutdown_timeout" => "at most a day",
-                    "request_timeout" => "more than zero and at most a day",
-                    _ => "more than zero",
+                let (limit, var) = match *name {
+                    "batch_interval" => ("more than zero and at most a week", "DISCORD_BATCH_SECS"),
+                    "shutdown_timeout" => ("at most a day", "DISCORD_SHUTDOWN_TIMEOUT_SECS"),
+                    "request_timeout" => (
+                        "more than zero and at most a day",
+                        "DISCORD_REQUEST_TIMEOUT_SECS",
+                    ),
+                    "queue_capacity" => ("more than zero", "DISCORD_QUEUE_CAPACITY"),
+                    "rollup_top" => ("more than zero", "DISCORD_ROLLUP_TOP"),
+                    _ => ("more than zero", "its DISCORD_* variable"),
                 };
-                write!(f, "{name} = {value} is not allowed: it must be {limit} (set by the builder or its DISCORD_* variable)")
+                write!(f, "{name} = {value} is not allowed: it must be {limit} (set by .{name}(..) or {var})")
             }
             ConfigError::IneffectiveSetting {
                 name,
@@ -1080,6 +1096,14 @@ fn parse_webhook_url(raw: &str) -> Result<WebhookTarget, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destinations_read_in_stderr_lines_without_the_webhook_token() {
+        let webhook =
+            parse_webhook_url("https://discord.com/api/webhooks/42/s3cr3t-token").unwrap();
+        assert_eq!(Target::Webhook(webhook).to_string(), "webhook 42");
+        assert_eq!(Target::Channel(7).to_string(), "channel 7");
+    }
 
     #[test]
     fn discord_webhook_url_parses_to_versioned_base() {

@@ -131,6 +131,12 @@ fn impossible_settings_are_refused() {
             value: "0".into()
         }
     );
+    // The message names the setter and the variable, whichever set it.
+    assert_eq!(
+        err(all_webhooks().batch_interval(Duration::ZERO)).to_string(),
+        "batch_interval = 0ns is not allowed: it must be more than zero and at most a week \
+         (set by .batch_interval(..) or DISCORD_BATCH_SECS)"
+    );
     assert_eq!(
         err(all_webhooks().api_base("discord.com/api")),
         ConfigError::InvalidApiBase {

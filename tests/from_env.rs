@@ -117,7 +117,7 @@ fn from_env_reads_the_documented_variables() {
     let e = DiscordLayer::from_env().map(|_| ()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "rollup_top = 0 is not allowed: it must be more than zero (set by the builder or its DISCORD_* variable)"
+        "rollup_top = 0 is not allowed: it must be more than zero (set by .rollup_top(..) or DISCORD_ROLLUP_TOP)"
     );
     std::env::set_var("DISCORD_ROLLUP_TOP", "5");
     std::env::set_var("DISCORD_SPAN_TIMINGS", "sometimes");

@@ -535,7 +535,7 @@ impl Flusher {
                     let why = reply.error_text();
                     // Said once, on stderr: never through tracing, which would feed the layer.
                     eprintln!(
-                        "tracing-discord: giving up the {} destination ({:?}): {why}; its events are counted as dropped (destination unreachable)",
+                        "tracing-discord: giving up the {} destination ({}): {why}; its events are counted as dropped (destination unreachable)",
                         lane.class,
                         lane.target()
                     );
