@@ -530,7 +530,7 @@ where
             value_fields(meta),
             self.queues.text_buffer(home),
         );
-        record.home = home as u32;
+        record.home = home as u16;
         event.record(&mut EventVisitor(&mut record));
         record.file = meta.file();
         record.line = meta.line();

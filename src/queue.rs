@@ -16,7 +16,8 @@
 
 use std::cell::Cell;
 use std::future::poll_fn;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::task::Poll;
 
 use atomic_waker::AtomicWaker;
@@ -43,6 +44,9 @@ const SPARE_MAX_CAPACITY: usize = 512;
 /// buffer is allocated once.
 pub(crate) const TEXT_CAPACITY: usize = 96;
 
+/// The least common multiple of 1 to `MAX_SHARDS` (8).
+const HOME_CYCLE: usize = 840;
+
 /// Hands each thread its home shard, round robin.
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
@@ -55,7 +59,9 @@ pub(crate) fn home_shard() -> usize {
     HOME_SHARD.with(|home| {
         let mut shard = home.get();
         if shard == usize::MAX {
-            shard = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+            // Kept below 840, a multiple of every shard count up to `MAX_SHARDS`: the
+            // round robin stays even, and a record keeps its home in two bytes.
+            shard = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % HOME_CYCLE;
             home.set(shard);
         }
         shard
@@ -106,6 +112,12 @@ struct ClassQueue {
     /// Odd while the flusher moves records out of the shards (popped, not yet counted as
     /// taken), so that [`ClassQueue::queued`] can wait for the count to be whole.
     moving: AtomicU64,
+    /// The drain count: each record is stamped with it as it is pushed, and a drain first
+    /// moves it on, so that it can tell the records pushed while it pops (see `drain`).
+    epoch: AtomicU16,
+    /// Records a drain popped that were pushed while it popped: they go with the next
+    /// drain. Only the flusher touches it.
+    held: Mutex<Vec<Record>>,
 }
 
 /// Marks records moving out of a queue's shards: `moving` is odd until it is dropped.
@@ -144,6 +156,8 @@ impl ClassQueue {
                 .collect(),
             peak: AtomicU64::new(0),
             moving: AtomicU64::new(0),
+            epoch: AtomicU16::new(0),
+            held: Mutex::new(Vec::new()),
         }
     }
 
@@ -151,6 +165,10 @@ impl ClassQueue {
     /// should be woken, `None` (the record dropped) when every shard is full.
     #[inline(always)]
     fn push(&self, home: usize, mut record: Record) -> Option<bool> {
+        // Sequentially consistent, as the shards' own tail updates are: a push that lands
+        // after a drain has looked at a shard is ordered after that drain's new epoch, and
+        // so is every later push of the same thread.
+        record.epoch = self.epoch.load(Ordering::SeqCst);
         let n = self.shards.len();
         for i in 0..n {
             let shard = &self.shards[(home + i) % n];
@@ -203,31 +221,60 @@ impl ClassQueue {
         }
     }
 
-    /// Takes what the shards hold now, merged into time order (each shard's own order
-    /// kept; equal times in the order their threads made them, then to the lower shard).
-    /// At most one queue's worth: while producers keep pushing, popping until empty could
-    /// take without end.
+    /// Takes what the shards hold, merged into time order (each shard's own order kept;
+    /// equal times in the order their threads made them, then to the lower shard).
+    ///
+    /// One thread's events must not be split across batches out of order. A thread whose
+    /// home shard is full goes on to the next one, so while the flusher pops shard by shard,
+    /// a thread can leave events in a shard already popped and then push later ones to a
+    /// shard not popped yet. So the drain first moves the epoch on, pops every shard
+    /// (at most its capacity, so that it ends while producers keep pushing), and holds back
+    /// what was pushed after that: those go with the next drain, with what comes after
+    /// them. Every earlier event of the same thread was pushed before, so it is taken now.
     fn drain(&self) -> Vec<Record> {
-        // Every shard's length first, then the pops: measured shard by shard as they are
-        // drained, a thread refilling a drained shard could overflow into one drained
-        // later, and its later events would go in this batch before its earlier ones.
-        let lens: Vec<usize> = self.shards.iter().map(|s| s.records.len()).collect();
-        let depth: usize = lens.iter().sum();
+        self.drain_holding(true, &mut |_| {})
+    }
+
+    /// Takes everything, holding nothing back: at shutdown, when no drain follows.
+    fn drain_all(&self) -> Vec<Record> {
+        self.drain_holding(false, &mut |_| {})
+    }
+
+    /// The drain; `between` runs after each shard is popped (tests push there).
+    fn drain_holding(&self, hold_late: bool, between: &mut dyn FnMut(usize)) -> Vec<Record> {
+        let depth: usize = self.shards.iter().map(|s| s.records.len()).sum();
         self.peak.fetch_max(depth as u64, Ordering::Relaxed);
+        let now = self.epoch.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let earlier = std::mem::take(&mut *held);
         let moving = Moving::start(&self.moving);
-        let mut runs: Vec<std::collections::VecDeque<Record>> = self
+        let popped: Vec<Vec<Record>> = self
             .shards
             .iter()
-            .zip(lens)
-            .map(|(s, n)| {
-                let records = take(&s.records, n);
+            .enumerate()
+            .map(|(i, s)| {
+                let records = take(&s.records, s.records.capacity());
                 s.taken.fetch_add(records.len() as u64, Ordering::Relaxed);
                 s.signalled.drained();
-                records.into()
+                between(i);
+                records
             })
             .collect();
         drop(moving);
-        if runs.len() == 1 {
+        let mut runs: Vec<std::collections::VecDeque<Record>> =
+            Vec::with_capacity(popped.len() + 1);
+        // What the previous drain held back comes before anything pushed since.
+        runs.push(earlier.into());
+        for records in popped {
+            let (late, now_run): (Vec<Record>, Vec<Record>) = records
+                .into_iter()
+                .partition(|r| hold_late && r.epoch == now);
+            held.extend(late);
+            runs.push(now_run.into());
+        }
+        drop(held);
+        runs.retain(|run| !run.is_empty());
+        if runs.len() <= 1 {
             return runs.pop().map(Vec::from).unwrap_or_default();
         }
         let mut out = Vec::with_capacity(runs.iter().map(|r| r.len()).sum());
@@ -380,9 +427,15 @@ impl Queues {
         counters.drop_events(reason, 1);
     }
 
-    /// Takes every queued record of `class`, oldest first, settled.
+    /// Takes every queued record of `class`, oldest first, settled. Records pushed while it
+    /// pops wait for the next drain, unless the queues are closed (no drain follows).
     pub(crate) fn drain_class(&self, class: Class) -> Vec<Record> {
-        settled(self.classes[class.index()].drain())
+        let queue = &self.classes[class.index()];
+        if self.closed.load(Ordering::Acquire) {
+            settled(queue.drain_all())
+        } else {
+            settled(queue.drain())
+        }
     }
 
     /// Takes every urgent record, oldest first, settled.
@@ -522,6 +575,53 @@ mod tests {
 
     fn messages(records: Vec<Record>) -> Vec<String> {
         records.iter().map(|r| r.message().to_owned()).collect()
+    }
+
+    /// The interleaving that split a thread's events out of order: the drain pops the home
+    /// shard, the thread fills it again and overflows into the next shard, which the drain
+    /// pops next. The overflowed event must wait for the events before it.
+    #[test]
+    fn pushes_during_a_drain_wait_for_the_next_one() {
+        fn fill_home_then_overflow(queue: &ClassQueue) -> impl FnMut(usize) + '_ {
+            let mut next = 1;
+            move |shard: usize| {
+                if shard == 0 {
+                    // "1" and "2" fill shard 0 again; "3" overflows into shard 1.
+                    for _ in 0..3 {
+                        assert!(queue.push(0, info(&next.to_string())).is_some());
+                        next += 1;
+                    }
+                }
+            }
+        }
+        let queue = ClassQueue::new(4, 2);
+        assert!(queue.push(0, info("0")).is_some());
+        let first = queue.drain_holding(true, &mut fill_home_then_overflow(&queue));
+        assert_eq!(messages(first), ["0"]);
+        assert_eq!(messages(queue.drain()), ["1", "2", "3"]);
+        // Without holding back, "3" would go before "1" and "2" (what shutdown's last drain
+        // does, when nothing can be pushed any more).
+        let queue = ClassQueue::new(4, 2);
+        assert!(queue.push(0, info("0")).is_some());
+        let first = queue.drain_holding(false, &mut fill_home_then_overflow(&queue));
+        assert_eq!(messages(first), ["0", "3"]);
+    }
+
+    #[test]
+    fn held_back_records_are_taken_by_the_last_drain_at_shutdown() {
+        let q = Queues::with_shards(4, 2);
+        let class = &q.classes[Class::Log.index()];
+        let mut pushed = false;
+        let first = class.drain_holding(true, &mut |_| {
+            if !pushed {
+                pushed = true;
+                assert!(class.push(0, info("late")).is_some());
+            }
+        });
+        assert!(first.is_empty());
+        q.close();
+        assert_eq!(messages(q.drain_class(Class::Log)), ["late"]);
+        assert_eq!(q.stats().class(Class::Log).events, 1);
     }
 
     #[test]
@@ -802,15 +902,10 @@ mod review_order_tests {
     use super::*;
 
     /// One thread's events come out of successive drains in the order it emitted them,
-    /// even when its home shard overflows into the next while the flusher drains.
-    ///
-    /// Known limitation, not met: when a full home shard overflows into the next while the
-    /// flusher drains, a few of that thread's earlier events can be left for the next
-    /// batch while later ones go now (order within a batch is kept). It needs a full queue
-    /// (the moment before drops) and is rare since lengths are read before popping; a fix
-    /// needs per-thread sequence checks at drain time. Run with `--ignored` to see it.
+    /// even when its home shard overflows into the next while the flusher drains. (A race:
+    /// it rarely fails without the fix; `pushes_during_a_drain_wait_for_the_next_one` makes
+    /// the interleaving happen every time.)
     #[test]
-    #[ignore = "known limitation: order across batches when a shard overflows mid-drain"]
     fn one_threads_events_keep_their_order_across_drains_of_small_shards() {
         let queue = Arc::new(ClassQueue::new(4, 2));
         let stop = Arc::new(AtomicBool::new(false));
