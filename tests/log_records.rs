@@ -2,6 +2,8 @@
 //! and shown under their own target, with their own file and line, as `tracing` events are.
 //! One test in its own binary: `LogTracer` is the process's one logger.
 
+#![cfg(feature = "mock")]
+
 mod common;
 
 use std::time::Duration;
