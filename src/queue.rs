@@ -115,9 +115,10 @@ struct ClassQueue {
     /// The drain count: each record is stamped with it as it is pushed, and a drain first
     /// moves it on, so that it can tell the records pushed while it pops (see `drain`).
     epoch: AtomicU16,
-    /// Records a drain popped that were pushed while it popped: they go with the next
-    /// drain. Only the flusher touches it.
-    held: Mutex<Vec<Record>>,
+    /// Records a drain popped that were pushed while it popped, one run a shard (each in
+    /// its shard's order, which the merge relies on): they go with the next drain. Only
+    /// the flusher touches it.
+    held: Mutex<Vec<Vec<Record>>>,
 }
 
 /// Marks records moving out of a queue's shards: `moving` is odd until it is dropped.
@@ -262,14 +263,18 @@ impl ClassQueue {
             .collect();
         drop(moving);
         let mut runs: Vec<std::collections::VecDeque<Record>> =
-            Vec::with_capacity(popped.len() + 1);
-        // What the previous drain held back comes before anything pushed since.
-        runs.push(earlier.into());
+            Vec::with_capacity(earlier.len() + popped.len());
+        // What the previous drain held back comes before anything pushed since (on equal
+        // times), each shard's run apart: joined, a thread that overflowed past the last
+        // shard into a lower one would have its later events first.
+        runs.extend(earlier.into_iter().map(Into::into));
         for records in popped {
             let (late, now_run): (Vec<Record>, Vec<Record>) = records
                 .into_iter()
                 .partition(|r| hold_late && r.epoch == now);
-            held.extend(late);
+            if !late.is_empty() {
+                held.push(late);
+            }
             runs.push(now_run.into());
         }
         drop(held);
@@ -605,6 +610,31 @@ mod tests {
         assert!(queue.push(0, info("0")).is_some());
         let first = queue.drain_holding(false, &mut fill_home_then_overflow(&queue));
         assert_eq!(messages(first), ["0", "3"]);
+    }
+
+    /// Records held back from several shards keep each shard's run apart: one thread that
+    /// filled its home shard and overflowed (past the last shard, to a lower one) during a
+    /// drain has its later event in a lower shard, and joined into one run in shard order,
+    /// that event would go before the earlier ones.
+    #[test]
+    fn held_back_records_of_several_shards_keep_one_threads_order() {
+        let queue = ClassQueue::new(6, 3);
+        let mut pushed = false;
+        let first = queue.drain_holding(true, &mut |_| {
+            if !pushed {
+                pushed = true;
+                // Shard 0, just popped, is filled again by another thread.
+                assert!(queue.push(0, at(1)).is_some());
+                assert!(queue.push(0, at(2)).is_some());
+                // A thread at home in shard 2: "3" and "4" fill it, "5" overflows past
+                // shard 0 (full) into shard 1. Shards 1 and 2 are popped next.
+                for secs in 3..=5 {
+                    assert!(queue.push(2, at(secs)).is_some());
+                }
+            }
+        });
+        assert!(first.is_empty());
+        assert_eq!(messages(queue.drain()), ["1", "2", "3", "4", "5"]);
     }
 
     #[test]
