@@ -96,7 +96,10 @@ fn trim_backtrace(text: &str) -> String {
     let end = frames[start..]
         .iter()
         .position(|f| name(f).contains("__rust_begin_short_backtrace"))
-        .map_or(frames.len(), |i| start + i);
+        // In a release build a thread's closure (or `main`) can be inlined into std's
+        // marker frame: that frame is then where the code is, and is kept rather than
+        // nothing at all.
+        .map_or(frames.len(), |i| start + i.max(1));
     let kept: Vec<&str> = frames[start..end].iter().flatten().copied().collect();
     let mut out = String::new();
     for (n, line) in kept.iter().enumerate() {
@@ -157,6 +160,31 @@ mod tests {
              at src/db.rs:12:5
    9: my_bot::worker::{{closure}}
              at src/main.rs:30:9"
+        );
+    }
+
+    /// A release build (no debug info) of `thread::spawn(|| panic!(..))`, as Rust 1.95
+    /// prints it: the closure is inlined into std's marker frame, so no frame names it.
+    /// The marker frame holds the code; an empty backtrace would say nothing.
+    #[test]
+    fn code_inlined_into_the_thread_start_keeps_its_frame() {
+        let bt = "   0: tracing_discord::panic_hook::install::{{closure}}
+   1: std::panicking::panic_with_hook
+   2: std::panicking::panic_handler::{closure#0}
+   3: std::sys::backtrace::__rust_end_short_backtrace::<std::panicking::panic_handler::{closure#0}, !>
+   4: __rustc::rust_begin_unwind
+   5: core::panicking::panic_fmt
+   6: std::sys::backtrace::__rust_begin_short_backtrace
+   7: core::ops::function::FnOnce::call_once{{vtable.shim}}
+   8: <std::sys::thread::unix::Thread>::new::thread_start
+   9: start_thread
+             at ./nptl/pthread_create.c:442:8
+  10: clone3
+             at ./misc/../sysdeps/unix/sysv/linux/x86_64/clone3.S:81:0
+";
+        assert_eq!(
+            trim_backtrace(bt),
+            "   6: std::sys::backtrace::__rust_begin_short_backtrace"
         );
     }
 
