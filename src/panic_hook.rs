@@ -73,6 +73,8 @@ fn trim_backtrace(text: &str) -> String {
         [
             "std::backtrace",
             "tracing_discord::panic_hook",
+            // std's call of the boxed hook (debug builds), between the hook and std.
+            "std::panic::PanicHookInfo",
             "std::panicking",
             "core::panicking",
             "rust_begin_unwind",
@@ -185,6 +187,37 @@ mod tests {
         assert_eq!(
             trim_backtrace(bt),
             "   6: std::sys::backtrace::__rust_begin_short_backtrace"
+        );
+    }
+
+    /// Without std's end marker (the fallback: the first run of machinery frames), a debug
+    /// build's call of the boxed hook between the hook and std's panicking is part of the
+    /// machinery, not the start of the code. The frames of a real debug build under Rust
+    /// 1.95, the marker taken out.
+    #[test]
+    fn without_the_end_marker_the_boxed_hook_call_is_machinery() {
+        let bt = "   0: tracing_discord::panic_hook::install::{{closure}}
+             at ./src/panic_hook.rs:43:25
+   1: <alloc::boxed::Box<dyn for<'a, 'b> core::ops::function::Fn<(&'a std::panic::PanicHookInfo<'b>,), Output = ()> + core::marker::Sync + core::marker::Send> as core::ops::function::Fn<(&std::panic::PanicHookInfo,)>>::call
+   2: std::panicking::panic_with_hook
+   3: std::panicking::panic_handler::{closure#0}
+   5: __rustc::rust_begin_unwind
+   6: core::panicking::panic_fmt
+   7: my_bot::user_fails
+             at ./src/main.rs:73:16
+   8: my_bot::main
+             at ./src/main.rs:83:21
+   9: core::ops::function::FnOnce::call_once
+  10: std::sys::backtrace::__rust_begin_short_backtrace
+  11: std::rt::lang_start::{{closure}}
+";
+        assert_eq!(
+            trim_backtrace(bt),
+            "   7: my_bot::user_fails
+             at ./src/main.rs:73:16
+   8: my_bot::main
+             at ./src/main.rs:83:21
+   9: core::ops::function::FnOnce::call_once"
         );
     }
 
