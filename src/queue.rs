@@ -119,6 +119,9 @@ struct ClassQueue {
     /// its shard's order, which the merge relies on): they go with the next drain. Only
     /// the flusher touches it.
     held: Mutex<Vec<Vec<Record>>>,
+    /// How many records `held` holds, for the statistics' depth (they are counted as
+    /// taken, but wait as much as the records in the shards).
+    held_len: AtomicUsize,
 }
 
 /// Marks records moving out of a queue's shards: `moving` is odd until it is dropped.
@@ -159,6 +162,7 @@ impl ClassQueue {
             moving: AtomicU64::new(0),
             epoch: AtomicU16::new(0),
             held: Mutex::new(Vec::new()),
+            held_len: AtomicUsize::new(0),
         }
     }
 
@@ -211,10 +215,12 @@ impl ClassQueue {
                     .sum();
                 fence(Ordering::Acquire);
                 if self.moving.load(Ordering::Relaxed) == before {
+                    // Held back by the last drain: accepted and taken, still waiting.
+                    let waiting = depth + self.held_len.load(Ordering::Relaxed) as u64;
                     return Queued {
                         accepted: taken + depth,
-                        depth,
-                        peak: self.peak.load(Ordering::Relaxed).max(depth),
+                        depth: waiting,
+                        peak: self.peak.load(Ordering::Relaxed).max(waiting),
                     };
                 }
             }
@@ -277,6 +283,8 @@ impl ClassQueue {
             }
             runs.push(now_run.into());
         }
+        self.held_len
+            .store(held.iter().map(Vec::len).sum(), Ordering::Relaxed);
         drop(held);
         runs.retain(|run| !run.is_empty());
         if runs.len() <= 1 {
@@ -637,6 +645,28 @@ mod tests {
         assert_eq!(messages(queue.drain()), ["1", "2", "3", "4", "5"]);
     }
 
+    /// Records held back for the next drain still wait: the statistics' queue depth
+    /// counts them (and `events` counts them once).
+    #[test]
+    fn held_back_records_count_in_the_queue_depth() {
+        let q = Queues::with_shards(4, 2);
+        let class = &q.classes[Class::Log.index()];
+        let mut pushed = false;
+        let first = class.drain_holding(true, &mut |_| {
+            if !pushed {
+                pushed = true;
+                // Home shard 1, popped after this: held back, not left in shard 0.
+                assert!(class.push(1, info("late")).is_some());
+            }
+        });
+        assert!(first.is_empty());
+        let log = q.stats().class(Class::Log).clone();
+        assert_eq!((log.events, log.queue_depth), (1, 1));
+        assert_eq!(messages(q.drain_class(Class::Log)), ["late"]);
+        let log = q.stats().class(Class::Log).clone();
+        assert_eq!((log.events, log.queue_depth), (1, 0));
+    }
+
     #[test]
     fn held_back_records_are_taken_by_the_last_drain_at_shutdown() {
         let q = Queues::with_shards(4, 2);
@@ -645,7 +675,8 @@ mod tests {
         let first = class.drain_holding(true, &mut |_| {
             if !pushed {
                 pushed = true;
-                assert!(class.push(0, info("late")).is_some());
+                // Home shard 1, popped after this: held back, not left in shard 0.
+                assert!(class.push(1, info("late")).is_some());
             }
         });
         assert!(first.is_empty());
