@@ -501,11 +501,20 @@ where
                 self.decide(target)
             }
         });
-        // A `log` record is judged by the target it names, which differs record by record.
-        let origin = (cached == Verdict::PerRecord).then(|| LogOrigin::of(event));
+        // A `log` record is judged by the target it names, which differs record by record:
+        // judged as named, though the interner may not keep that name (then the record
+        // shows the `log` target, but is ignored or routed as its own target says).
+        let mut named = None;
+        let origin = (cached == Verdict::PerRecord).then(|| {
+            LogOrigin::of(event, &mut |named_target| {
+                let verdict = self.decide(named_target);
+                named = Some(verdict);
+                matches!(verdict, Verdict::Capture(_))
+            })
+        });
         let target = origin.as_ref().and_then(|o| o.target).unwrap_or(target);
         let verdict = match cached {
-            Verdict::PerRecord => self.decide(target),
+            Verdict::PerRecord => named.unwrap_or_else(|| self.decide(target)),
             v => v,
         };
         if verdict == Verdict::Ignored {

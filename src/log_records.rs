@@ -55,26 +55,45 @@ pub(crate) struct LogOrigin {
 }
 
 impl LogOrigin {
-    /// Reads the `log.*` fields of an event from a `log` callsite.
-    pub(crate) fn of(event: &Event<'_>) -> Self {
-        let mut origin = LogOrigin::default();
-        event.record(&mut origin);
-        origin
+    /// Reads the `log.*` fields of an event from a `log` callsite. `judge` is handed the
+    /// target the record names, borrowed, and says whether the record is captured: the
+    /// verdict never depends on the interner (full, or busy with another thread), and only
+    /// captured records' target and file are interned.
+    pub(crate) fn of(event: &Event<'_>, judge: &mut dyn FnMut(&str) -> bool) -> Self {
+        let mut visitor = OriginVisitor {
+            origin: LogOrigin::default(),
+            judge,
+            keep: false,
+        };
+        event.record(&mut visitor);
+        visitor.origin
     }
 }
 
-impl Visit for LogOrigin {
+struct OriginVisitor<'a> {
+    origin: LogOrigin,
+    judge: &'a mut dyn FnMut(&str) -> bool,
+    /// Whether the record is captured (tracing-log records `log.target` before `log.file`).
+    keep: bool,
+}
+
+impl Visit for OriginVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "log.target" => self.target = intern(value),
-            "log.file" => self.file = intern(value),
+            "log.target" => {
+                self.keep = (self.judge)(value);
+                if self.keep {
+                    self.origin.target = intern(value);
+                }
+            }
+            "log.file" if self.keep => self.origin.file = intern(value),
             _ => {}
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if field.name() == "log.line" {
-            self.line = u32::try_from(value).ok();
+            self.origin.line = u32::try_from(value).ok();
         }
     }
 

@@ -73,6 +73,8 @@ fn trim_backtrace(text: &str) -> String {
         [
             "std::backtrace",
             "tracing_discord::panic_hook",
+            // std's call of the boxed hook (debug builds), between the hook and std.
+            "std::panic::PanicHookInfo",
             "std::panicking",
             "core::panicking",
             "rust_begin_unwind",
@@ -96,7 +98,10 @@ fn trim_backtrace(text: &str) -> String {
     let end = frames[start..]
         .iter()
         .position(|f| name(f).contains("__rust_begin_short_backtrace"))
-        .map_or(frames.len(), |i| start + i);
+        // In a release build a thread's closure (or `main`) can be inlined into std's
+        // marker frame: that frame is then where the code is, and is kept rather than
+        // nothing at all.
+        .map_or(frames.len(), |i| start + i.max(1));
     let kept: Vec<&str> = frames[start..end].iter().flatten().copied().collect();
     let mut out = String::new();
     for (n, line) in kept.iter().enumerate() {
@@ -157,6 +162,62 @@ mod tests {
              at src/db.rs:12:5
    9: my_bot::worker::{{closure}}
              at src/main.rs:30:9"
+        );
+    }
+
+    /// A release build (no debug info) of `thread::spawn(|| panic!(..))`, as Rust 1.95
+    /// prints it: the closure is inlined into std's marker frame, so no frame names it.
+    /// The marker frame holds the code; an empty backtrace would say nothing.
+    #[test]
+    fn code_inlined_into_the_thread_start_keeps_its_frame() {
+        let bt = "   0: tracing_discord::panic_hook::install::{{closure}}
+   1: std::panicking::panic_with_hook
+   2: std::panicking::panic_handler::{closure#0}
+   3: std::sys::backtrace::__rust_end_short_backtrace::<std::panicking::panic_handler::{closure#0}, !>
+   4: __rustc::rust_begin_unwind
+   5: core::panicking::panic_fmt
+   6: std::sys::backtrace::__rust_begin_short_backtrace
+   7: core::ops::function::FnOnce::call_once{{vtable.shim}}
+   8: <std::sys::thread::unix::Thread>::new::thread_start
+   9: start_thread
+             at ./nptl/pthread_create.c:442:8
+  10: clone3
+             at ./misc/../sysdeps/unix/sysv/linux/x86_64/clone3.S:81:0
+";
+        assert_eq!(
+            trim_backtrace(bt),
+            "   6: std::sys::backtrace::__rust_begin_short_backtrace"
+        );
+    }
+
+    /// Without std's end marker (the fallback: the first run of machinery frames), a debug
+    /// build's call of the boxed hook between the hook and std's panicking is part of the
+    /// machinery, not the start of the code. The frames of a real debug build under Rust
+    /// 1.95, the marker taken out.
+    #[test]
+    fn without_the_end_marker_the_boxed_hook_call_is_machinery() {
+        let bt = "   0: tracing_discord::panic_hook::install::{{closure}}
+             at ./src/panic_hook.rs:43:25
+   1: <alloc::boxed::Box<dyn for<'a, 'b> core::ops::function::Fn<(&'a std::panic::PanicHookInfo<'b>,), Output = ()> + core::marker::Sync + core::marker::Send> as core::ops::function::Fn<(&std::panic::PanicHookInfo,)>>::call
+   2: std::panicking::panic_with_hook
+   3: std::panicking::panic_handler::{closure#0}
+   5: __rustc::rust_begin_unwind
+   6: core::panicking::panic_fmt
+   7: my_bot::user_fails
+             at ./src/main.rs:73:16
+   8: my_bot::main
+             at ./src/main.rs:83:21
+   9: core::ops::function::FnOnce::call_once
+  10: std::sys::backtrace::__rust_begin_short_backtrace
+  11: std::rt::lang_start::{{closure}}
+";
+        assert_eq!(
+            trim_backtrace(bt),
+            "   7: my_bot::user_fails
+             at ./src/main.rs:73:16
+   8: my_bot::main
+             at ./src/main.rs:83:21
+   9: core::ops::function::FnOnce::call_once"
         );
     }
 

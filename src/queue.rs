@@ -115,9 +115,13 @@ struct ClassQueue {
     /// The drain count: each record is stamped with it as it is pushed, and a drain first
     /// moves it on, so that it can tell the records pushed while it pops (see `drain`).
     epoch: AtomicU16,
-    /// Records a drain popped that were pushed while it popped: they go with the next
-    /// drain. Only the flusher touches it.
-    held: Mutex<Vec<Record>>,
+    /// Records a drain popped that were pushed while it popped, one run a shard (each in
+    /// its shard's order, which the merge relies on): they go with the next drain. Only
+    /// the flusher touches it.
+    held: Mutex<Vec<Vec<Record>>>,
+    /// How many records `held` holds, for the statistics' depth (they are counted as
+    /// taken, but wait as much as the records in the shards).
+    held_len: AtomicUsize,
 }
 
 /// Marks records moving out of a queue's shards: `moving` is odd until it is dropped.
@@ -158,6 +162,7 @@ impl ClassQueue {
             moving: AtomicU64::new(0),
             epoch: AtomicU16::new(0),
             held: Mutex::new(Vec::new()),
+            held_len: AtomicUsize::new(0),
         }
     }
 
@@ -210,10 +215,12 @@ impl ClassQueue {
                     .sum();
                 fence(Ordering::Acquire);
                 if self.moving.load(Ordering::Relaxed) == before {
+                    // Held back by the last drain: accepted and taken, still waiting.
+                    let waiting = depth + self.held_len.load(Ordering::Relaxed) as u64;
                     return Queued {
                         accepted: taken + depth,
-                        depth,
-                        peak: self.peak.load(Ordering::Relaxed).max(depth),
+                        depth: waiting,
+                        peak: self.peak.load(Ordering::Relaxed).max(waiting),
                     };
                 }
             }
@@ -262,16 +269,22 @@ impl ClassQueue {
             .collect();
         drop(moving);
         let mut runs: Vec<std::collections::VecDeque<Record>> =
-            Vec::with_capacity(popped.len() + 1);
-        // What the previous drain held back comes before anything pushed since.
-        runs.push(earlier.into());
+            Vec::with_capacity(earlier.len() + popped.len());
+        // What the previous drain held back comes before anything pushed since (on equal
+        // times), each shard's run apart: joined, a thread that overflowed past the last
+        // shard into a lower one would have its later events first.
+        runs.extend(earlier.into_iter().map(Into::into));
         for records in popped {
             let (late, now_run): (Vec<Record>, Vec<Record>) = records
                 .into_iter()
                 .partition(|r| hold_late && r.epoch == now);
-            held.extend(late);
+            if !late.is_empty() {
+                held.push(late);
+            }
             runs.push(now_run.into());
         }
+        self.held_len
+            .store(held.iter().map(Vec::len).sum(), Ordering::Relaxed);
         drop(held);
         runs.retain(|run| !run.is_empty());
         if runs.len() <= 1 {
@@ -607,6 +620,53 @@ mod tests {
         assert_eq!(messages(first), ["0", "3"]);
     }
 
+    /// Records held back from several shards keep each shard's run apart: one thread that
+    /// filled its home shard and overflowed (past the last shard, to a lower one) during a
+    /// drain has its later event in a lower shard, and joined into one run in shard order,
+    /// that event would go before the earlier ones.
+    #[test]
+    fn held_back_records_of_several_shards_keep_one_threads_order() {
+        let queue = ClassQueue::new(6, 3);
+        let mut pushed = false;
+        let first = queue.drain_holding(true, &mut |_| {
+            if !pushed {
+                pushed = true;
+                // Shard 0, just popped, is filled again by another thread.
+                assert!(queue.push(0, at(1)).is_some());
+                assert!(queue.push(0, at(2)).is_some());
+                // A thread at home in shard 2: "3" and "4" fill it, "5" overflows past
+                // shard 0 (full) into shard 1. Shards 1 and 2 are popped next.
+                for secs in 3..=5 {
+                    assert!(queue.push(2, at(secs)).is_some());
+                }
+            }
+        });
+        assert!(first.is_empty());
+        assert_eq!(messages(queue.drain()), ["1", "2", "3", "4", "5"]);
+    }
+
+    /// Records held back for the next drain still wait: the statistics' queue depth
+    /// counts them (and `events` counts them once).
+    #[test]
+    fn held_back_records_count_in_the_queue_depth() {
+        let q = Queues::with_shards(4, 2);
+        let class = &q.classes[Class::Log.index()];
+        let mut pushed = false;
+        let first = class.drain_holding(true, &mut |_| {
+            if !pushed {
+                pushed = true;
+                // Home shard 1, popped after this: held back, not left in shard 0.
+                assert!(class.push(1, info("late")).is_some());
+            }
+        });
+        assert!(first.is_empty());
+        let log = q.stats().class(Class::Log).clone();
+        assert_eq!((log.events, log.queue_depth), (1, 1));
+        assert_eq!(messages(q.drain_class(Class::Log)), ["late"]);
+        let log = q.stats().class(Class::Log).clone();
+        assert_eq!((log.events, log.queue_depth), (1, 0));
+    }
+
     #[test]
     fn held_back_records_are_taken_by_the_last_drain_at_shutdown() {
         let q = Queues::with_shards(4, 2);
@@ -615,7 +675,8 @@ mod tests {
         let first = class.drain_holding(true, &mut |_| {
             if !pushed {
                 pushed = true;
-                assert!(class.push(0, info("late")).is_some());
+                // Home shard 1, popped after this: held back, not left in shard 0.
+                assert!(class.push(1, info("late")).is_some());
             }
         });
         assert!(first.is_empty());
