@@ -3,6 +3,8 @@
 //! falls back to `log`. One test in its own binary: `LogTracer` is the process's one logger,
 //! and the interner is the process's own.
 
+#![cfg(feature = "mock")]
+
 mod common;
 
 use std::time::Duration;
