@@ -19,7 +19,7 @@ use tracing_subscriber::Layer;
 
 use crate::config::DiscordLayerBuilder;
 use crate::flusher::DiscordHandle;
-use crate::log_records::{is_log_callsite, LogOrigin};
+use crate::log_records::{is_log_callsite, verdict_by_named_target};
 use crate::number::Number;
 use crate::queue::Queues;
 use crate::record::Record;
@@ -344,12 +344,6 @@ fn is_message(field: &Field) -> bool {
     field.name() == "message"
 }
 
-/// `log` crate metadata that `tracing-log` adds as fields: the record takes its target,
-/// file and line from them (see [`crate::log_records`]).
-fn is_log_metadata(field: &Field) -> bool {
-    field.name().starts_with("log.")
-}
-
 impl EventVisitor<'_> {
     fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
         let mut digits = itoa::Buffer::new();
@@ -359,7 +353,7 @@ impl EventVisitor<'_> {
     fn number(&mut self, field: &Field, number: Number) {
         if is_message(field) {
             self.0.write_message(|text| number.write(text));
-        } else if !is_log_metadata(field) {
+        } else {
             self.0.push_number(field.name(), number);
         }
     }
@@ -369,7 +363,7 @@ impl Visit for EventVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if is_message(field) {
             self.0.write_message(|text| text.push_str(value));
-        } else if !is_log_metadata(field) {
+        } else {
             self.0
                 .write_field(field.name(), |text| text.push_str(value));
         }
@@ -402,7 +396,7 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if is_message(field) || is_log_metadata(field) {
+        if is_message(field) {
             self.record_str(field, if value { "true" } else { "false" });
         } else {
             self.0.push_bool(field.name(), value);
@@ -414,7 +408,7 @@ impl Visit for EventVisitor<'_> {
             self.0.write_message(|text| {
                 let _ = write!(text, "{value:?}");
             });
-        } else if !is_log_metadata(field) {
+        } else {
             self.0.write_field(field.name(), |text| {
                 let _ = write!(text, "{value:?}");
             });
@@ -501,20 +495,11 @@ where
                 self.decide(target)
             }
         });
-        // A `log` record is judged by the target it names, which differs record by record:
-        // judged as named, though the interner may not keep that name (then the record
-        // shows the `log` target, but is ignored or routed as its own target says).
-        let mut named = None;
-        let origin = (cached == Verdict::PerRecord).then(|| {
-            LogOrigin::of(event, &mut |named_target| {
-                let verdict = self.decide(named_target);
-                named = Some(verdict);
-                matches!(verdict, Verdict::Capture(_))
-            })
-        });
-        let target = origin.as_ref().and_then(|o| o.target).unwrap_or(target);
+        // A `log` record is judged by the target it names, which differs record by record;
+        // the flusher gives it that target, file and line (`log_records::adopt_origin`).
         let verdict = match cached {
-            Verdict::PerRecord => named.unwrap_or_else(|| self.decide(target)),
+            Verdict::PerRecord => verdict_by_named_target(event, |named| self.decide(named))
+                .unwrap_or_else(|| self.decide(target)),
             v => v,
         };
         if verdict == Verdict::Ignored {
@@ -543,10 +528,6 @@ where
         event.record(&mut EventVisitor(&mut record));
         record.file = meta.file();
         record.line = meta.line();
-        if let Some(origin) = origin {
-            record.file = origin.file.or(record.file);
-            record.line = origin.line.or(record.line);
-        }
         if let Some(scope) = ctx.event_scope(event) {
             // Innermost first, then reversed in place: `from_root` would allocate a
             // buffer of its own to walk the other way.

@@ -511,12 +511,14 @@ impl Queues {
     }
 }
 
-/// Writes out the raw numbers of records leaving the queue (see [`Record::settle`]),
-/// through one scratch buffer a drain.
+/// Finishes, on the flusher, what capture left to it for records leaving the queue: the
+/// raw numbers written out (see [`Record::settle`], through one scratch buffer a drain),
+/// and a `log` record's own target, file and line (see [`crate::log_records`]).
 fn settled(mut records: Vec<Record>) -> Vec<Record> {
     let mut scratch = String::new();
     for record in &mut records {
         record.settle(&mut scratch);
+        crate::log_records::adopt_origin(record);
     }
     records
 }

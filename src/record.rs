@@ -305,6 +305,32 @@ impl Record {
     }
 }
 
+impl Record {
+    /// Removes the fields whose name `remove` picks (on the flusher, once settled).
+    pub(crate) fn remove_fields(&mut self, remove: impl Fn(&str) -> bool) {
+        if !self.fields().any(|(name, _)| remove(name)) {
+            return;
+        }
+        let mut text = String::with_capacity(self.text.len());
+        text.push_str(self.message());
+        let mut fields = FieldIndex::with_capacity(self.fields.len());
+        let mut typed = 0;
+        for (i, (name, value)) in self.fields().enumerate() {
+            if remove(name) {
+                continue;
+            }
+            if self.is_typed(i) && fields.len() < 32 {
+                typed |= 1 << fields.len();
+            }
+            text.push_str(value);
+            fields.push((name, text.len() as u64));
+        }
+        self.typed = typed;
+        self.text = text;
+        self.fields = fields;
+    }
+}
+
 impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Record")
@@ -436,6 +462,21 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn a_record_stays_at_256_bytes() {
         assert_eq!(std::mem::size_of::<Record>(), 256);
+    }
+
+    #[test]
+    fn removed_fields_leave_the_others_and_their_kinds() {
+        let mut r = Record::capture(Class::Log, Level::INFO, "log", 4, String::new());
+        r.write_message(|t| t.push_str("m"));
+        r.write_field("log.target", |t| t.push_str("my_bot::db"));
+        r.push_number("n", Number::U64(7));
+        r.write_field("log.file", |t| t.push_str("src/db.rs"));
+        r.push_bool("ok", true);
+        r.settle(&mut String::new());
+        r.remove_fields(|name| name.starts_with("log."));
+        assert_eq!(r.message(), "m");
+        assert_eq!(r.fields().collect::<Vec<_>>(), [("n", "7"), ("ok", "true")]);
+        assert_eq!((r.is_typed(0), r.is_typed(1)), (true, true));
     }
 
     #[test]
