@@ -647,21 +647,25 @@ mod tests {
         assert_eq!(messages(queue.drain()), ["1", "2", "3", "4", "5"]);
     }
 
+    /// A drain of the log queue during which "late" is pushed to home shard 1, popped
+    /// after the push: held back, not left in shard 0.
+    fn drain_while_late_arrives(q: &Queues) -> Vec<Record> {
+        let class = &q.classes[Class::Log.index()];
+        let mut pushed = false;
+        class.drain_holding(true, &mut |_| {
+            if !pushed {
+                pushed = true;
+                assert!(class.push(1, info("late")).is_some());
+            }
+        })
+    }
+
     /// Records held back for the next drain still wait: the statistics' queue depth
     /// counts them (and `events` counts them once).
     #[test]
     fn held_back_records_count_in_the_queue_depth() {
         let q = Queues::with_shards(4, 2);
-        let class = &q.classes[Class::Log.index()];
-        let mut pushed = false;
-        let first = class.drain_holding(true, &mut |_| {
-            if !pushed {
-                pushed = true;
-                // Home shard 1, popped after this: held back, not left in shard 0.
-                assert!(class.push(1, info("late")).is_some());
-            }
-        });
-        assert!(first.is_empty());
+        assert!(drain_while_late_arrives(&q).is_empty());
         let log = q.stats().class(Class::Log).clone();
         assert_eq!((log.events, log.queue_depth), (1, 1));
         assert_eq!(messages(q.drain_class(Class::Log)), ["late"]);
@@ -672,16 +676,7 @@ mod tests {
     #[test]
     fn held_back_records_are_taken_by_the_last_drain_at_shutdown() {
         let q = Queues::with_shards(4, 2);
-        let class = &q.classes[Class::Log.index()];
-        let mut pushed = false;
-        let first = class.drain_holding(true, &mut |_| {
-            if !pushed {
-                pushed = true;
-                // Home shard 1, popped after this: held back, not left in shard 0.
-                assert!(class.push(1, info("late")).is_some());
-            }
-        });
-        assert!(first.is_empty());
+        assert!(drain_while_late_arrives(&q).is_empty());
         q.close();
         assert_eq!(messages(q.drain_class(Class::Log)), ["late"]);
         assert_eq!(q.stats().class(Class::Log).events, 1);
