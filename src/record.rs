@@ -467,7 +467,7 @@ mod tests {
     #[test]
     fn removed_fields_leave_the_others_and_their_kinds() {
         let mut r = Record::capture(Class::Log, Level::INFO, "log", 4, String::new());
-        r.write_message(|t| t.push_str("m"));
+        r.write_message(|t| t.push('m'));
         r.write_field("log.target", |t| t.push_str("my_bot::db"));
         r.push_number("n", Number::U64(7));
         r.write_field("log.file", |t| t.push_str("src/db.rs"));

@@ -5,6 +5,7 @@
 
 #![cfg(feature = "mock")]
 
+mod clean_env;
 mod common;
 
 use std::time::Duration;
@@ -16,24 +17,7 @@ use tracing_subscriber::prelude::*;
 
 #[test]
 fn list_variables_replace_the_builders_lists() {
-    for v in [
-        "DISCORD_TOKEN",
-        "DISCORD_API_BASE",
-        "DISCORD_ANALYTICS_CHANNEL",
-        "DISCORD_DIAGNOSTICS_CHANNEL",
-        "DISCORD_LOG_CHANNEL",
-        "DISCORD_ANALYTICS_WEBHOOK",
-        "DISCORD_DIAGNOSTICS_WEBHOOK",
-        "DISCORD_LOG_WEBHOOK",
-        "DISCORD_BATCH_SECS",
-        "DISCORD_SKIP",
-        "DISCORD_SPAN_TIMINGS",
-        "DISCORD_ANALYTICS_MODE",
-        "DISCORD_ROLLUP_TOP",
-        "DISCORD_ANALYTICS_JSONL",
-    ] {
-        std::env::remove_var(v);
-    }
+    clean_env::clear_discord_env();
     std::env::set_var("DISCORD_ROLLUP_FIELDS", "command");
     std::env::set_var("DISCORD_ROLLUP_DISTINCT", " user_id , ");
     std::env::set_var("DISCORD_TIMED_SPANS", "handle_command");

@@ -4,6 +4,7 @@
 //! itself gives for a report it switches off are still refused. One test in this binary,
 //! because environment variables are process-wide.
 
+mod clean_env;
 use tracing_discord::{
     AnalyticsMode, Class, ConfigError, Destination, DiscordLayer, DiscordLayerBuilder,
 };
@@ -36,25 +37,7 @@ fn built(b: DiscordLayerBuilder) -> Result<(), ConfigError> {
 
 #[test]
 fn the_environment_switching_a_report_off_takes_the_builders_settings_for_it_along() {
-    for v in [
-        "DISCORD_TOKEN",
-        "DISCORD_API_BASE",
-        "DISCORD_ANALYTICS_CHANNEL",
-        "DISCORD_DIAGNOSTICS_CHANNEL",
-        "DISCORD_LOG_CHANNEL",
-        "DISCORD_ANALYTICS_WEBHOOK",
-        "DISCORD_DIAGNOSTICS_WEBHOOK",
-        "DISCORD_LOG_WEBHOOK",
-        "DISCORD_SKIP",
-        "DISCORD_SPAN_TIMINGS",
-        "DISCORD_TIMED_SPANS",
-        "DISCORD_ANALYTICS_MODE",
-        "DISCORD_ROLLUP_FIELDS",
-        "DISCORD_ROLLUP_DISTINCT",
-        "DISCORD_ROLLUP_TOP",
-    ] {
-        std::env::remove_var(v);
-    }
+    clean_env::clear_discord_env();
     assert_eq!(built(bot()), Ok(()));
 
     // A deployment without performance reports, or without a diagnostics channel.

@@ -1,32 +1,12 @@
 //! `from_env` reads the variables of DESIGN section 3. One test in this binary, because
 //! environment variables are process-wide.
 
+mod clean_env;
 use tracing_discord::{ConfigError, DiscordLayer};
 
 #[test]
 fn from_env_reads_the_documented_variables() {
-    for v in [
-        "DISCORD_TOKEN",
-        "DISCORD_API_BASE",
-        "DISCORD_ANALYTICS_CHANNEL",
-        "DISCORD_DIAGNOSTICS_CHANNEL",
-        "DISCORD_LOG_CHANNEL",
-        "DISCORD_ANALYTICS_WEBHOOK",
-        "DISCORD_DIAGNOSTICS_WEBHOOK",
-        "DISCORD_LOG_WEBHOOK",
-        "DISCORD_BATCH_SECS",
-        "DISCORD_SKIP",
-        "DISCORD_CAPTURE_PANICS",
-        "DISCORD_QUEUE_CAPACITY",
-        "DISCORD_ANALYTICS_MODE",
-        "DISCORD_ROLLUP_TOP",
-        "DISCORD_SPAN_TIMINGS",
-        "DISCORD_TIMED_SPANS",
-        "DISCORD_ROLLUP_FIELDS",
-        "DISCORD_ROLLUP_DISTINCT",
-    ] {
-        std::env::remove_var(v);
-    }
+    clean_env::clear_discord_env();
     std::env::set_var("DISCORD_TOKEN", "token");
     std::env::set_var("DISCORD_ANALYTICS_CHANNEL", "111");
     std::env::set_var("DISCORD_DIAGNOSTICS_CHANNEL", "222");

@@ -3,6 +3,7 @@
 
 #![cfg(feature = "mock")]
 
+mod clean_env;
 mod common;
 
 use common::{strip_ansi, Setup};
@@ -13,16 +14,7 @@ use tracing_subscriber::prelude::*;
 #[test]
 fn report_variables_configure_rollup_jsonl_and_timed_spans() {
     let s = Setup::new();
-    for v in [
-        "DISCORD_ANALYTICS_WEBHOOK",
-        "DISCORD_DIAGNOSTICS_WEBHOOK",
-        "DISCORD_LOG_WEBHOOK",
-        "DISCORD_SKIP",
-        "DISCORD_CLASSIFY",
-        "DISCORD_SPAN_TIMINGS",
-    ] {
-        std::env::remove_var(v);
-    }
+    clean_env::clear_discord_env();
     std::env::set_var("DISCORD_TOKEN", s.mock.bot_token());
     std::env::set_var("DISCORD_API_BASE", s.mock.api_base());
     for class in Class::ALL {
