@@ -25,7 +25,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use tracing_discord::mock::MockDiscord;
-use tracing_discord::{Class, Destination, DiscordLayer};
+use tracing_discord::{Class, Destination, DiscordGuard, DiscordLayer, DiscordLayerBuilder};
 use tracing_subscriber::prelude::*;
 
 /// Events emitted during the outage.
@@ -137,23 +137,14 @@ fn outage(capacity: usize) -> bool {
         .map(|a| a.port())
         .unwrap_or(9);
     let start_rss = status_kib("VmRSS");
-    let built = DiscordLayer::builder()
+    let builder = DiscordLayer::builder()
         .bot_token("MTA4NjU0MzIxMDk4NzY1NDMyMQ.GhJkLm.outage-token")
         .api_base(format!("http://127.0.0.1:{port}/api/v10"))
-        .route(Class::Log, Destination::channel(1u64))
-        .skip(Class::Analytics)
-        .skip(Class::Diagnostics)
         .queue_capacity(capacity)
-        .shutdown_timeout(Duration::from_secs(1))
-        .build();
-    let (layer, guard) = match built {
-        Ok(pair) => pair,
-        Err(e) => {
-            eprintln!("memory_burst: {e}");
-            return false;
-        }
+        .shutdown_timeout(Duration::from_secs(1));
+    let Some((dispatch, guard)) = log_only(builder, 1) else {
+        return false;
     };
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let started = Instant::now();
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..OUTAGE_EVENTS {
@@ -185,6 +176,29 @@ fn outage(capacity: usize) -> bool {
     true
 }
 
+/// `builder` with the log class routed to `channel` and the others skipped, as a
+/// dispatcher; a configuration error is printed.
+fn log_only(
+    builder: DiscordLayerBuilder,
+    channel: u64,
+) -> Option<(tracing::Dispatch, DiscordGuard)> {
+    let built = builder
+        .route(Class::Log, Destination::channel(channel))
+        .skip(Class::Analytics)
+        .skip(Class::Diagnostics)
+        .build();
+    match built {
+        Ok((layer, guard)) => Some((
+            tracing::Dispatch::new(tracing_subscriber::registry().with(layer)),
+            guard,
+        )),
+        Err(e) => {
+            eprintln!("memory_burst: {e}");
+            None
+        }
+    }
+}
+
 /// The burst against the emulator with its normal rate limits.
 fn burst() -> bool {
     let emulator = match MockDiscord::start() {
@@ -195,21 +209,12 @@ fn burst() -> bool {
         }
     };
     let channel = emulator.add_channel("log");
-    let built = DiscordLayer::builder()
+    let builder = DiscordLayer::builder()
         .bot_token(emulator.bot_token())
-        .api_base(emulator.api_base())
-        .route(Class::Log, Destination::channel(channel))
-        .skip(Class::Analytics)
-        .skip(Class::Diagnostics)
-        .build();
-    let (layer, guard) = match built {
-        Ok(pair) => pair,
-        Err(e) => {
-            eprintln!("memory_burst: {e}");
-            return false;
-        }
+        .api_base(emulator.api_base());
+    let Some((dispatch, guard)) = log_only(builder, channel) else {
+        return false;
     };
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let started = Instant::now();
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..BURST_EVENTS {
