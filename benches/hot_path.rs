@@ -22,13 +22,16 @@
 //!
 //! Each measured chunk runs with fresh subscribers whose queues are large enough never to
 //! fill, so the number is the capture-and-push path itself, not the drop path.
-//! Run: `cargo bench --bench hot_path`; compare medians as ratios within one run.
+//! Run: `cargo bench --bench hot_path`; compare medians as ratios within one run. With
+//! `HOT_PATH_PROFILE=<analytics|ten_fields|error>[:cold]` in the environment the binary
+//! emits one chunk and exits, for `valgrind --tool=callgrind
+//! --toggle-collect='*profiled_chunk*'` (instructions per event; see BENCHMARKS.md).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion};
 use tracing::dispatcher::{self, Dispatch};
 use tracing::{error, info};
 use tracing_discord::mock::{MockConfig, MockDiscord};
@@ -259,11 +262,49 @@ fn hot_path(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    targets = hot_path
+/// `HOT_PATH_PROFILE=<analytics|ten_fields|error>[:cold]`: one chunk of events through our
+/// layer on one thread, in its steady state (after a flushed warm-up chunk) or cold, for
+/// callgrind.
+fn profile_once(spec: &str) {
+    let usage = "HOT_PATH_PROFILE=<analytics|ten_fields|error>[:cold]";
+    let (shape, state) = spec.split_once(':').unwrap_or((spec, "steady"));
+    let shape = [Shape::Analytics, Shape::TenFields, Shape::Error]
+        .into_iter()
+        .find(|s| s.name() == shape)
+        .expect(usage);
+    let setup = match state {
+        "steady" => Setup::Discord,
+        "cold" => Setup::DiscordCold,
+        _ => panic!("{usage}"),
+    };
+    let emulator =
+        MockDiscord::start_with(MockConfig::with_unlimited_rates()).expect("emulator starts");
+    let channel = emulator.add_channel("bench");
+    emulator.set_stalled(true);
+    let (dispatch, keep) = dispatch(setup, &emulator, channel);
+    if let (Setup::Discord, Keep::Guard(guard)) = (setup, &keep) {
+        warm_up(&dispatch, guard, &emulator, shape, 1, CHUNK);
+    }
+    let took = profiled_chunk(&dispatch, shape);
+    println!("{} events ({}, {state}) in {took:?}", CHUNK, shape.name());
 }
-criterion_main!(benches);
+
+/// The chunk callgrind counts (`--toggle-collect='*profiled_chunk*'`), apart from the
+/// warm-up's events.
+#[inline(never)]
+fn profiled_chunk(dispatch: &Dispatch, shape: Shape) -> Duration {
+    timed_chunk(dispatch, shape, 1, CHUNK)
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("HOT_PATH_PROFILE") {
+        profile_once(&spec);
+        return;
+    }
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    hot_path(&mut c);
+    c.final_summary();
+}

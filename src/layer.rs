@@ -1,9 +1,9 @@
-//! The `Layer`: classify by target, capture into an owned [`Record`], push to the queue.
+//! The `Layer`: classify by target, capture into an owned [`Captured`], push to the queue.
 //!
 //! This is the only code that runs on application threads. It does no I/O, takes no lock
-//! shared with the flusher and does no Discord formatting: field values are formatted once
-//! into owned strings (they borrow from the caller's stack), span context is formatted once
-//! per span and shared by `Arc`.
+//! shared with the flusher and does no Discord formatting: field values are copied once
+//! into the capture's buffer (they borrow from the caller's stack), numbers as their bits
+//! and the rest as text, and span context is formatted once per span and shared by `Arc`.
 
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
@@ -17,12 +17,11 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan};
 use tracing_subscriber::Layer;
 
+use crate::capture::Captured;
 use crate::config::DiscordLayerBuilder;
 use crate::flusher::DiscordHandle;
 use crate::log_records::{is_log_callsite, verdict_by_named_target};
-use crate::number::Number;
 use crate::queue::Queues;
-use crate::record::Record;
 use crate::stats::DropReason;
 use crate::timing::{SpanTiming, TimedSpans};
 use crate::{Class, ConfigError, DiscordGuard};
@@ -334,96 +333,6 @@ impl Visit for SpanFieldWriter<'_> {
     }
 }
 
-/// Writes an event's message and fields into its record's one text buffer. 64-bit numbers
-/// are kept raw for the flusher to write out, and so are 128-bit integers that fit in 64
-/// bits (a number either way); larger ones go through `itoa`, which is cheaper than `fmt`
-/// and gives the same text.
-struct EventVisitor<'a>(&'a mut Record);
-
-fn is_message(field: &Field) -> bool {
-    field.name() == "message"
-}
-
-impl EventVisitor<'_> {
-    fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
-        let mut digits = itoa::Buffer::new();
-        self.record_str(field, digits.format(value));
-    }
-
-    fn number(&mut self, field: &Field, number: Number) {
-        if is_message(field) {
-            self.0.write_message(|text| number.write(text));
-        } else {
-            self.0.push_number(field.name(), number);
-        }
-    }
-}
-
-impl Visit for EventVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if is_message(field) {
-            self.0.write_message(|text| text.push_str(value));
-        } else {
-            self.0
-                .write_field(field.name(), |text| text.push_str(value));
-        }
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.number(field, Number::U64(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.number(field, Number::I64(value));
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        match u64::try_from(value) {
-            Ok(value) => self.record_u64(field, value),
-            Err(_) => self.integer(field, value),
-        }
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        match i64::try_from(value) {
-            Ok(value) => self.record_i64(field, value),
-            Err(_) => self.integer(field, value),
-        }
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.number(field, Number::F64(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        if is_message(field) {
-            self.record_str(field, if value { "true" } else { "false" });
-        } else {
-            self.0.push_bool(field.name(), value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if is_message(field) {
-            self.0.write_message(|text| {
-                let _ = write!(text, "{value:?}");
-            });
-        } else {
-            self.0.write_field(field.name(), |text| {
-                let _ = write!(text, "{value:?}");
-            });
-        }
-    }
-}
-
-/// How many fields besides the message the callsite declares (tracing's macros put the
-/// message first), so the record's field index is allocated once at the right size.
-fn value_fields(meta: &tracing_core::Metadata<'_>) -> usize {
-    let fields = meta.fields();
-    let with_message = fields.iter().next().is_some_and(|f| is_message(&f));
-    fields.len() - usize::from(with_message)
-}
-
 /// Clears `CAPTURING` even if a field's `Debug` impl panics.
 struct CapturingGuard;
 
@@ -517,30 +426,23 @@ where
         }
         let capturing = CapturingGuard;
         let home = crate::queue::home_shard();
-        let mut record = Record::capture(
-            class,
-            *meta.level(),
-            target,
-            value_fields(meta),
-            self.queues.text_buffer(home),
-        );
-        record.home = home as u16;
-        event.record(&mut EventVisitor(&mut record));
-        record.file = meta.file();
-        record.line = meta.line();
+        // Level, target, file, line and field names stay in `meta`; the flusher reads them.
+        let mut captured =
+            Captured::event(class, meta, home as u16, self.queues.value_buffer(home));
+        event.record(&mut captured.values());
         if let Some(scope) = ctx.event_scope(event) {
             // Innermost first, then reversed in place: `from_root` would allocate a
             // buffer of its own to walk the other way.
-            record.spans = scope
+            captured.spans = scope
                 .filter_map(|span| {
                     own::<SpanContext>(&span.extensions(), self.key())
                         .map(|c| Arc::clone(&c.rendered))
                 })
                 .collect();
-            record.spans.reverse();
+            captured.spans.reverse();
         }
         drop(capturing);
-        self.queues.push_from(home, record);
+        self.queues.push_from(home, captured);
     }
 }
 

@@ -68,6 +68,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod capture;
 mod check;
 mod clock;
 mod config;

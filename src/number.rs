@@ -19,34 +19,6 @@ pub(crate) enum Number {
 }
 
 impl Number {
-    /// The kind, never 0 (0 marks a field held as text).
-    pub(crate) fn kind(self) -> u32 {
-        match self {
-            Number::U64(_) => 1,
-            Number::I64(_) => 2,
-            Number::F64(_) => 3,
-        }
-    }
-
-    /// The value's bits, to keep beside its kind.
-    pub(crate) fn bits(self) -> u64 {
-        match self {
-            Number::U64(v) => v,
-            Number::I64(v) => v as u64,
-            Number::F64(v) => v.to_bits(),
-        }
-    }
-
-    /// The number that `kind` and `bits` describe; `None` for kind 0 (text).
-    pub(crate) fn from_parts(kind: u32, bits: u64) -> Option<Number> {
-        match kind {
-            1 => Some(Number::U64(bits)),
-            2 => Some(Number::I64(bits as i64)),
-            3 => Some(Number::F64(f64::from_bits(bits))),
-            _ => None,
-        }
-    }
-
     /// Appends the number as `{:?}` would.
     pub(crate) fn write(self, out: &mut String) {
         match self {
@@ -132,19 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_survive_their_parts_and_print_as_debug_does() {
-        for n in [
-            Number::U64(u64::MAX),
-            Number::U64(0),
-            Number::I64(i64::MIN),
-            Number::I64(-1),
-            Number::F64(-0.0),
-            Number::F64(3.5),
-            Number::F64(f64::INFINITY),
-        ] {
-            assert_eq!(Number::from_parts(n.kind(), n.bits()), Some(n));
-        }
-        assert_eq!(Number::from_parts(0, 7), None);
+    fn numbers_print_as_debug_does() {
         let mut s = String::new();
         for n in [
             Number::U64(u64::MAX),

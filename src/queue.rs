@@ -10,9 +10,10 @@
 //! A full shard passes the record on to the next, so one busy thread can still use the
 //! whole capacity. The flusher merges the shards back into time order.
 //!
-//! The flusher hands the text buffers of records it has rendered back to the spare list of
-//! the capturing thread's home shard, and that thread takes its next buffer from there: in
-//! a steady state the hot path does not allocate at all.
+//! What the queues hold are [`Captured`] events, not records: the flusher turns them into
+//! [`Record`]s as it drains, and hands each capture's value buffer back to the spare list
+//! of the capturing thread's home shard, where that thread takes its next buffer: in a
+//! steady state the hot path does not allocate at all.
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -24,6 +25,7 @@ use atomic_waker::AtomicWaker;
 use crossbeam_queue::ArrayQueue;
 use tracing_core::Level;
 
+use crate::capture::Captured;
 use crate::record::Record;
 use crate::stats::{Counters, DropReason, Queued};
 use crate::timing::SpanClose;
@@ -36,11 +38,11 @@ const URGENT_CAPACITY: usize = 1024;
 /// Most shards a class queue is split into.
 const MAX_SHARDS: usize = 8;
 
-/// Text buffers larger than this are freed rather than kept as spares, so a rare huge
+/// Value buffers larger than this are freed rather than kept as spares, so a rare huge
 /// event does not pin its memory.
 const SPARE_MAX_CAPACITY: usize = 512;
 
-/// Text bytes reserved for a new buffer when no spare is left: most events fit, so the
+/// Bytes reserved for a new value buffer when no spare is left: most events fit, so the
 /// buffer is allocated once.
 pub(crate) const TEXT_CAPACITY: usize = 96;
 
@@ -71,7 +73,7 @@ pub(crate) fn home_shard() -> usize {
 /// One shard of a class queue, on its own cache lines.
 #[repr(align(128))]
 struct Shard {
-    records: ArrayQueue<Record>,
+    records: ArrayQueue<Captured>,
     /// Records the flusher has taken from this shard. With the length, what the shard
     /// accepted: counted by the flusher once a drain rather than by every push, which
     /// would cost the hot path an atomic read-modify-write.
@@ -118,7 +120,7 @@ struct ClassQueue {
     /// Records a drain popped that were pushed while it popped, one run a shard (each in
     /// its shard's order, which the merge relies on): they go with the next drain. Only
     /// the flusher touches it.
-    held: Mutex<Vec<Vec<Record>>>,
+    held: Mutex<Vec<Vec<Captured>>>,
     /// How many records `held` holds, for the statistics' depth (they are counted as
     /// taken, but wait as much as the records in the shards).
     held_len: AtomicUsize,
@@ -169,7 +171,7 @@ impl ClassQueue {
     /// Pushes to the home shard, or the next that has room: `Some(true)` when the flusher
     /// should be woken, `None` (the record dropped) when every shard is full.
     #[inline(always)]
-    fn push(&self, home: usize, mut record: Record) -> Option<bool> {
+    fn push(&self, home: usize, mut record: Captured) -> Option<bool> {
         // Sequentially consistent, as the shards' own tail updates are: a push that lands
         // after a drain has looked at a shard is ordered after that drain's new epoch, and
         // so is every later push of the same thread.
@@ -238,24 +240,24 @@ impl ClassQueue {
     /// (at most its capacity, so that it ends while producers keep pushing), and holds back
     /// what was pushed after that: those go with the next drain, with what comes after
     /// them. Every earlier event of the same thread was pushed before, so it is taken now.
-    fn drain(&self) -> Vec<Record> {
+    fn drain(&self) -> Vec<Captured> {
         self.drain_holding(true, &mut |_| {})
     }
 
     /// Takes everything, holding nothing back: at shutdown, when no drain follows.
-    fn drain_all(&self) -> Vec<Record> {
+    fn drain_all(&self) -> Vec<Captured> {
         self.drain_holding(false, &mut |_| {})
     }
 
     /// The drain; `between` runs after each shard is popped (tests push there).
-    fn drain_holding(&self, hold_late: bool, between: &mut dyn FnMut(usize)) -> Vec<Record> {
+    fn drain_holding(&self, hold_late: bool, between: &mut dyn FnMut(usize)) -> Vec<Captured> {
         let depth: usize = self.shards.iter().map(|s| s.records.len()).sum();
         self.peak.fetch_max(depth as u64, Ordering::Relaxed);
         let now = self.epoch.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let earlier = std::mem::take(&mut *held);
         let moving = Moving::start(&self.moving);
-        let popped: Vec<Vec<Record>> = self
+        let popped: Vec<Vec<Captured>> = self
             .shards
             .iter()
             .enumerate()
@@ -268,14 +270,14 @@ impl ClassQueue {
             })
             .collect();
         drop(moving);
-        let mut runs: Vec<std::collections::VecDeque<Record>> =
+        let mut runs: Vec<std::collections::VecDeque<Captured>> =
             Vec::with_capacity(earlier.len() + popped.len());
         // What the previous drain held back comes before anything pushed since (on equal
         // times), each shard's run apart: joined, a thread that overflowed past the last
         // shard into a lower one would have its later events first.
         runs.extend(earlier.into_iter().map(Into::into));
         for records in popped {
-            let (late, now_run): (Vec<Record>, Vec<Record>) = records
+            let (late, now_run): (Vec<Captured>, Vec<Captured>) = records
                 .into_iter()
                 .partition(|r| hold_late && r.epoch == now);
             if !late.is_empty() {
@@ -311,16 +313,15 @@ fn shard_size(capacity: usize, shards: usize, i: usize) -> usize {
     (capacity / shards + usize::from(i < capacity % shards)).max(1)
 }
 
-/// A shard's spare text buffers, on its own cache lines.
+/// A shard's spare value buffers, on its own cache lines.
 #[repr(align(128))]
-struct Spares(ArrayQueue<String>);
+struct Spares(ArrayQueue<Vec<u8>>);
 
 /// What the layer and the flusher share.
 pub(crate) struct Queues {
     classes: [ClassQueue; 3],
     spares: Box<[Spares]>,
-    /// Where the next recycled buffer goes, round robin.
-    urgent: ArrayQueue<Record>,
+    urgent: ArrayQueue<Captured>,
     /// Closes of timed spans, for the performance report (see `push_span_close`).
     spans: ArrayQueue<SpanClose>,
     spans_signalled: FillSignal,
@@ -356,43 +357,41 @@ impl Queues {
         }
     }
 
-    /// An empty text buffer for the next record: a spare from the home shard, or new.
-    pub(crate) fn text_buffer(&self, home: usize) -> String {
+    /// An empty value buffer for the next capture: a spare from the home shard, or new.
+    pub(crate) fn value_buffer(&self, home: usize) -> Vec<u8> {
         self.spares[home % self.spares.len()]
             .0
             .pop()
-            .unwrap_or_else(|| String::with_capacity(TEXT_CAPACITY))
+            .unwrap_or_else(|| Vec::with_capacity(TEXT_CAPACITY))
     }
 
-    /// Keeps the text buffers of rendered records as spares (the flusher's side).
-    pub(crate) fn recycle(&self, records: Vec<Record>) {
-        for record in records {
-            let home = record.home as usize;
-            let mut text = record.into_text();
-            if (TEXT_CAPACITY..=SPARE_MAX_CAPACITY).contains(&text.capacity()) {
-                text.clear();
-                // Back where the capturing thread takes its next buffer; a full spare
-                // list frees it instead.
-                let _ = self.spares[home % self.spares.len()].0.push(text);
-            }
+    /// Keeps the value buffer of a drained capture as a spare of its home shard (the
+    /// flusher's side).
+    fn recycle(&self, home: u16, buffer: Vec<u8>) {
+        if (TEXT_CAPACITY..=SPARE_MAX_CAPACITY).contains(&buffer.capacity()) {
+            // A full spare list frees it instead.
+            let _ = self.spares[usize::from(home) % self.spares.len()]
+                .0
+                .push(buffer);
         }
     }
 
-    /// Queue a record or count it as dropped. Never blocks.
+    /// Queue a record the crate made itself (a panic, the statistics self-report), or count
+    /// it as dropped. Never blocks.
     pub(crate) fn push(&self, record: Record) {
-        self.push_from(home_shard(), record);
+        self.push_from(home_shard(), Captured::made(record));
     }
 
-    /// The hot path: queue a record from a thread whose home shard is `home`. Inlined, as
-    /// is the shard push: each call that takes a record by value would copy it.
+    /// The hot path: queue a capture from a thread whose home shard is `home`. Inlined, as
+    /// is the shard push: each call that takes a capture by value would copy it.
     #[inline(always)]
-    pub(crate) fn push_from(&self, home: usize, mut record: Record) {
+    pub(crate) fn push_from(&self, home: usize, mut record: Captured) {
         let class = record.class;
         if self.closed.load(Ordering::Acquire) {
             self.dropped_after_shutdown(class);
             return;
         }
-        if record.level == Level::ERROR {
+        if record.level() == Level::ERROR {
             match self.urgent.push(record) {
                 Ok(()) => {
                     self.counters
@@ -440,20 +439,36 @@ impl Queues {
         counters.drop_events(reason, 1);
     }
 
-    /// Takes every queued record of `class`, oldest first, settled. Records pushed while it
-    /// pops wait for the next drain, unless the queues are closed (no drain follows).
+    /// Takes every queued event of `class`, oldest first, as records. Events pushed while
+    /// it pops wait for the next drain, unless the queues are closed (no drain follows).
     pub(crate) fn drain_class(&self, class: Class) -> Vec<Record> {
         let queue = &self.classes[class.index()];
         if self.closed.load(Ordering::Acquire) {
-            settled(queue.drain_all())
+            self.records_of(queue.drain_all())
         } else {
-            settled(queue.drain())
+            self.records_of(queue.drain())
         }
     }
 
-    /// Takes every urgent record, oldest first, settled.
+    /// Takes every urgent event, oldest first, as records.
     pub(crate) fn drain_urgent(&self) -> Vec<Record> {
-        settled(drain(&self.urgent))
+        self.records_of(drain(&self.urgent))
+    }
+
+    /// The records of drained captures (see [`Captured::into_record`]); their buffers go
+    /// back to the spares.
+    fn records_of(&self, captures: Vec<Captured>) -> Vec<Record> {
+        captures
+            .into_iter()
+            .map(|captured| {
+                let home = captured.home;
+                let (record, buffer) = captured.into_record();
+                if let Some(buffer) = buffer {
+                    self.recycle(home, buffer);
+                }
+                record
+            })
+            .collect()
     }
 
     pub(crate) fn class_len(&self, class: Class) -> usize {
@@ -511,18 +526,6 @@ impl Queues {
     }
 }
 
-/// Finishes, on the flusher, what capture left to it for records leaving the queue: the
-/// raw numbers written out (see [`Record::settle`], through one scratch buffer a drain),
-/// and a `log` record's own target, file and line (see [`crate::log_records`]).
-fn settled(mut records: Vec<Record>) -> Vec<Record> {
-    let mut scratch = String::new();
-    for record in &mut records {
-        record.settle(&mut scratch);
-        crate::log_records::adopt_origin(record);
-    }
-    records
-}
-
 /// Takes the records a queue holds now, oldest first. At most one queue's worth: while
 /// producers keep pushing, popping until empty could take without end, and what the
 /// flusher holds must stay bounded by the capacity.
@@ -578,18 +581,21 @@ mod tests {
 
     use super::*;
 
-    fn info(msg: &str) -> Record {
-        Record::new(Class::Log, Level::INFO, "t", msg)
+    fn info(msg: &str) -> Captured {
+        Captured::made(Record::new(Class::Log, Level::INFO, "t", msg))
     }
 
-    fn at(secs: u64) -> Record {
-        let mut r = info(&secs.to_string());
+    fn at(secs: u64) -> Captured {
+        let mut r = Record::new(Class::Log, Level::INFO, "t", secs.to_string());
         r.time = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
-        r
+        Captured::made(r)
     }
 
-    fn messages(records: Vec<Record>) -> Vec<String> {
-        records.iter().map(|r| r.message().to_owned()).collect()
+    fn messages<R: Into<Record>>(records: Vec<R>) -> Vec<String> {
+        records
+            .into_iter()
+            .map(|r| r.into().message().to_owned())
+            .collect()
     }
 
     /// The interleaving that split a thread's events out of order: the drain pops the home
@@ -649,7 +655,7 @@ mod tests {
 
     /// A drain of the log queue during which "late" is pushed to home shard 1, popped
     /// after the push: held back, not left in shard 0.
-    fn drain_while_late_arrives(q: &Queues) -> Vec<Record> {
+    fn drain_while_late_arrives(q: &Queues) -> Vec<Captured> {
         let class = &q.classes[Class::Log.index()];
         let mut pushed = false;
         class.drain_holding(true, &mut |_| {
@@ -686,7 +692,7 @@ mod tests {
     fn full_queue_drops_and_counts() {
         let q = Queues::with_shards(4, 1);
         for i in 0..100 {
-            q.push(info(&i.to_string()));
+            q.push(Record::new(Class::Log, Level::INFO, "t", i.to_string()));
         }
         let s = q.stats();
         assert_eq!(s.events, 100);
@@ -702,7 +708,7 @@ mod tests {
     fn a_full_shard_passes_records_to_the_next() {
         let q = Queues::with_shards(4, 2);
         for secs in 1..=5 {
-            q.push(at(secs));
+            q.push_from(0, at(secs));
         }
         let s = q.stats();
         assert_eq!(s.events, 5);
@@ -737,18 +743,24 @@ mod tests {
     }
 
     #[test]
-    fn rendered_records_give_their_text_buffers_back() {
+    fn drained_captures_give_their_value_buffers_back() {
         let q = Queues::with_shards(8, 1);
-        let mut small = info("");
-        small.push_field("k", "v".repeat(100));
-        let mut huge = info("");
-        huge.push_field("k", "v".repeat(SPARE_MAX_CAPACITY + 1));
-        q.recycle(vec![small, huge, info("no spare: too small a buffer")]);
-        let spare = q.text_buffer(0);
+        let mut captures = crate::capture::tests::captures(|| {
+            tracing::info!(k = "v".repeat(100).as_str());
+            tracing::info!(k = "v".repeat(SPARE_MAX_CAPACITY + 1).as_str());
+        });
+        // One more whose buffer is too small to keep.
+        captures.push(crate::capture::tests::captures(|| tracing::info!("small")).remove(0));
+        for c in captures {
+            q.push_from(0, c);
+        }
+        let records = q.drain_class(Class::Log);
+        assert_eq!(records[0].field("k").map(str::len), Some(100));
+        let spare = q.value_buffer(0);
         assert!(spare.is_empty());
         assert!(spare.capacity() >= 100 && spare.capacity() <= SPARE_MAX_CAPACITY);
         // Only one was kept; the next buffer is new.
-        assert_eq!(q.text_buffer(0).capacity(), TEXT_CAPACITY);
+        assert_eq!(q.value_buffer(0).capacity(), TEXT_CAPACITY);
     }
 
     #[test]
@@ -786,9 +798,9 @@ mod tests {
         let q = Queues::new(2);
         q.close();
         assert!(!q.told_after_shutdown.load(Ordering::Relaxed));
-        q.push(info("late"));
+        q.push_from(0, info("late"));
         assert!(q.told_after_shutdown.load(Ordering::Relaxed));
-        q.push(info("later"));
+        q.push_from(0, info("later"));
         let s = q.stats();
         assert_eq!(
             s.class(Class::Log).dropped_for(DropReason::AfterShutdown),
@@ -807,8 +819,8 @@ mod review_tests {
 
     use super::*;
 
-    fn info(msg: &str) -> Record {
-        Record::new(Class::Log, Level::INFO, "t", msg)
+    fn info(msg: &str) -> Captured {
+        Captured::made(Record::new(Class::Log, Level::INFO, "t", msg))
     }
 
     /// A push that lands while the flusher drains a shard at or above its high-water mark
@@ -822,9 +834,8 @@ mod review_tests {
         let producer = {
             let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
             std::thread::spawn(move || {
-                let template = info("x");
                 while !stop.load(Ordering::Relaxed) {
-                    let _ = queue.push(0, template.clone());
+                    let _ = queue.push(0, info("x"));
                     for _ in 0..50 {
                         std::hint::spin_loop();
                     }
@@ -921,16 +932,16 @@ mod review_tests {
         let queue = ClassQueue::new(4, 2);
         let time = SystemTime::now();
         for i in 1..=4 {
-            let mut r = info(&i.to_string());
+            let mut r = Record::new(Class::Log, Level::INFO, "t", i.to_string());
             r.time = time;
-            assert!(queue.push(1, r).is_some());
+            assert!(queue.push(1, Captured::made(r)).is_some());
         }
         assert_eq!(queue.shards[1].records.len(), 2, "home shard full");
         assert_eq!(queue.shards[0].records.len(), 2, "overflowed to shard 0");
         let got: Vec<String> = queue
             .drain()
-            .iter()
-            .map(|r| r.message().to_owned())
+            .into_iter()
+            .map(|r| Record::from(r).message().to_owned())
             .collect();
         assert_eq!(got, ["1", "2", "3", "4"]);
     }
@@ -973,7 +984,7 @@ mod review_order_tests {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let r = Record::new(Class::Log, Level::INFO, "t", i.to_string());
-                    if queue.push(0, r).is_some() {
+                    if queue.push(0, Captured::made(r)).is_some() {
                         i += 1;
                     }
                 }
@@ -984,7 +995,7 @@ mod review_order_tests {
         let mut inversion = None;
         while Instant::now() < end && inversion.is_none() {
             for r in queue.drain() {
-                let i: u64 = r.message().parse().unwrap();
+                let i: u64 = Record::from(r).message().parse().unwrap();
                 if last.is_some_and(|l| i <= l) {
                     inversion = Some((last, i));
                 }
@@ -1013,21 +1024,23 @@ mod review_clock_tests {
             let first = std::thread::spawn(|| {
                 // A busy thread: many records made before this one.
                 for _ in 0..1000 {
-                    let _ = Record::new(Class::Log, Level::INFO, "t", "");
+                    let _ = Captured::made(Record::new(Class::Log, Level::INFO, "t", ""));
                 }
-                Record::new(Class::Log, Level::INFO, "t", "first")
+                Captured::made(Record::new(Class::Log, Level::INFO, "t", "first"))
             })
             .join()
             .unwrap();
             assert!(queue.push(0, first).is_some());
-            let then = std::thread::spawn(|| Record::new(Class::Log, Level::INFO, "t", "then"))
-                .join()
-                .unwrap();
+            let then = std::thread::spawn(|| {
+                Captured::made(Record::new(Class::Log, Level::INFO, "t", "then"))
+            })
+            .join()
+            .unwrap();
             assert!(queue.push(1, then).is_some());
             let order: Vec<String> = queue
                 .drain()
-                .iter()
-                .map(|r| r.message().to_owned())
+                .into_iter()
+                .map(|r| Record::from(r).message().to_owned())
                 .collect();
             assert_eq!(order, ["first", "then"], "round {round}");
         }
@@ -1051,7 +1064,7 @@ mod review_stats_tests {
             let queue = Arc::new(ClassQueue::new(N, 2));
             for i in 0..N {
                 let r = Record::new(Class::Log, Level::INFO, "t", "");
-                assert!(queue.push(i % 2, r).is_some());
+                assert!(queue.push(i % 2, Captured::made(r)).is_some());
             }
             let reading = Arc::new(AtomicBool::new(false));
             let stop = Arc::new(AtomicBool::new(false));

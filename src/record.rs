@@ -1,16 +1,13 @@
-//! The owned event: everything the flusher needs, captured on the application thread.
+//! The owned event: everything the renderer needs, captured on the application thread
+//! and completed on the flusher.
 //!
-//! A [`Record`] borrows nothing from the event it came from, so it can cross into the
-//! lock-free queue and be rendered later on the flusher thread. Static metadata
-//! (target, file, field names) stays `&'static str`: tracing keeps it alive forever, so
-//! capturing it costs nothing.
+//! A [`Record`] borrows nothing from the event it came from. Static metadata (target,
+//! file, field names) stays `&'static str`: tracing keeps it alive forever, so keeping it
+//! costs nothing. The layer does not queue records but smaller captures
+//! ([`crate::capture`]) that the flusher turns into records as it drains.
 //!
 //! The message and every field value share one text buffer, and field names sit in a
-//! small index beside it, inside the record for up to four fields: capturing an event costs
-//! one allocation however many fields it has (two beyond four fields). Allocation is most
-//! of what the hot path would otherwise spend. Number fields are not even written as text
-//! there: the record keeps their bits, and the queue writes them out as the flusher takes
-//! the record ([`Record::settle`]), so a record is only ever read settled.
+//! small index beside it, inside the record for up to four fields.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
@@ -22,22 +19,8 @@ use tracing_core::Level;
 use crate::number::Number;
 use crate::Class;
 
-/// Field names and value ends (or a raw number's bits, see `Record::raw`); most events
-/// have at most four fields.
+/// Field names and where their values end; most events have at most four fields.
 type FieldIndex = SmallVec<[(&'static str, u64); 4]>;
-
-/// Fields that can hold a raw number: two bits each in `Record::raw`. Later number fields
-/// are written as text at once.
-const RAW_FIELDS: usize = 16;
-
-/// The kind of raw number field `i` holds, 0 when it is text.
-fn raw_kind(raw: u32, i: usize) -> u32 {
-    if i < RAW_FIELDS {
-        (raw >> (2 * i)) & 0b11
-    } else {
-        0
-    }
-}
 
 /// One captured tracing event.
 ///
@@ -66,37 +49,11 @@ pub struct Record {
     /// Where the message ends in `text`.
     message_end: usize,
     /// Each field's name and where its value ends in `text` (it starts where the previous
-    /// text value ended), or, for a raw number, its bits.
+    /// value ended).
     fields: FieldIndex,
-    /// Which fields hold raw numbers, two bits a field ([`Number::kind`]); 0 once settled.
-    raw: u32,
     /// Which of the first 32 fields were recorded as numbers or booleans, one bit a field:
     /// their text is a JSON literal's (for JSON output).
     typed: u32,
-    /// This thread's count of records made so far: orders one thread's records whose
-    /// `time` ties (coarse clocks) when the queue merges its shards.
-    pub(crate) seq: u64,
-    /// The home shard of the thread that captured it: its text buffer goes back to that
-    /// shard's spares, where the same thread takes its next one.
-    pub(crate) home: u16,
-    /// The queue's drain count when the record was pushed, wrapping (see
-    /// `ClassQueue::drain`: only "pushed during this drain" matters, and no record waits
-    /// through more than one drain). Two bytes, as `home`: the record, which every event
-    /// writes whole, stays at 256 bytes.
-    pub(crate) epoch: u16,
-}
-
-thread_local! {
-    static NEXT_SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// The next sequence number of the calling thread.
-fn next_seq() -> u64 {
-    NEXT_SEQ.with(|n| {
-        let seq = n.get();
-        n.set(seq.wrapping_add(1));
-        seq
-    })
 }
 
 impl Record {
@@ -109,12 +66,13 @@ impl Record {
         message: impl Into<String>,
     ) -> Self {
         let mut record = Record::capture(class, level, target, 0, message.into());
+        record.time = SystemTime::now();
         record.message_end = record.text.len();
         record
     }
 
-    /// An empty record for the layer to fill: room for `fields` field names, and `text`
-    /// (empty, maybe a recycled buffer) for the message and values.
+    /// An empty record to fill, dated at the Unix epoch: room for `fields` field names, and
+    /// `text` (empty) for the message and values.
     pub(crate) fn capture(
         class: Class,
         level: Level,
@@ -123,7 +81,7 @@ impl Record {
         text: String,
     ) -> Self {
         Record {
-            time: crate::clock::now(),
+            time: SystemTime::UNIX_EPOCH,
             level,
             target,
             class,
@@ -133,11 +91,7 @@ impl Record {
             text,
             message_end: 0,
             fields: FieldIndex::with_capacity(fields),
-            raw: 0,
             typed: 0,
-            seq: next_seq(),
-            home: 0,
-            epoch: 0,
         }
     }
 
@@ -148,7 +102,6 @@ impl Record {
 
     /// Every other field, `(name, value)`, in the order the event recorded them.
     pub fn fields(&self) -> Fields<'_> {
-        debug_assert_eq!(self.raw, 0, "a record is read only once settled");
         Fields {
             record: self,
             next: 0,
@@ -191,11 +144,8 @@ impl Record {
             write(&mut late);
             self.text.insert_str(self.message_end, &late);
             self.message_end += late.len();
-            let raw = self.raw;
-            for (i, (_, end)) in self.fields.iter_mut().enumerate() {
-                if raw_kind(raw, i) == 0 {
-                    *end += late.len() as u64;
-                }
+            for (_, end) in &mut self.fields {
+                *end += late.len() as u64;
             }
         }
     }
@@ -206,52 +156,23 @@ impl Record {
         self.fields.push((name, self.text.len() as u64));
     }
 
-    /// Adds field `name` holding `number`, kept raw for [`Record::settle`] to write out.
+    /// Adds field `name` holding `number`, written as `{:?}` would write it.
     pub(crate) fn push_number(&mut self, name: &'static str, number: Number) {
+        self.mark_typed();
+        self.write_field(name, |text| number.write(text));
+    }
+
+    /// Marks the next field as a number or boolean (see [`Record::is_typed`]).
+    fn mark_typed(&mut self) {
         let i = self.fields.len();
         if i < 32 {
             self.typed |= 1 << i;
         }
-        if i < RAW_FIELDS {
-            self.raw |= number.kind() << (2 * i);
-            self.fields.push((name, number.bits()));
-        } else {
-            self.write_field(name, |text| number.write(text));
-        }
-    }
-
-    /// Writes the raw number fields out as text, on the flusher, through `scratch`. The
-    /// text is copied back rather than the buffers swapped: a buffer stays with the thread
-    /// that captured into it, so two threads never write to neighbouring buffers.
-    pub(crate) fn settle(&mut self, scratch: &mut String) {
-        if self.raw == 0 {
-            return;
-        }
-        scratch.clear();
-        scratch.push_str(self.message());
-        let mut start = self.message_end;
-        for (i, (_, end)) in self.fields.iter_mut().enumerate() {
-            match Number::from_parts(raw_kind(self.raw, i), *end) {
-                Some(number) => number.write(scratch),
-                None => {
-                    let text_end = *end as usize;
-                    scratch.push_str(&self.text[start..text_end]);
-                    start = text_end;
-                }
-            }
-            *end = scratch.len() as u64;
-        }
-        self.raw = 0;
-        self.text.clear();
-        self.text.push_str(scratch);
     }
 
     /// Adds field `name` holding a boolean (`true` or `false`, a JSON literal).
     pub(crate) fn push_bool(&mut self, name: &'static str, value: bool) {
-        let i = self.fields.len();
-        if i < 32 {
-            self.typed |= 1 << i;
-        }
+        self.mark_typed();
         self.write_field(name, |text| {
             text.push_str(if value { "true" } else { "false" })
         });
@@ -262,11 +183,6 @@ impl Record {
     /// Redacted values are text.
     pub(crate) fn is_typed(&self, i: usize) -> bool {
         i < 32 && self.typed & (1 << i) != 0
-    }
-
-    /// The text buffer, for reuse once the record is rendered.
-    pub(crate) fn into_text(self) -> String {
-        self.text
     }
 
     /// The message and fields as one key: two records with equal keys have the same
@@ -413,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_numbers_settle_into_text_between_the_text_fields() {
+    fn numbers_and_a_late_message_land_between_the_text_fields() {
         let mut r = Record::capture(Class::Log, Level::INFO, "t", 5, String::new());
         r.write_field("a", |t| t.push_str("one"));
         r.push_number("b", Number::F64(3.5));
@@ -421,8 +337,6 @@ mod tests {
         r.write_message(|t| t.push_str("late"));
         r.write_field("d", |t| t.push_str("four"));
         r.push_number("e", Number::U64(42));
-        let mut scratch = String::from("left over");
-        r.settle(&mut scratch);
         assert_eq!(r.message(), "late");
         let fields: Vec<_> = r.fields().collect();
         assert_eq!(
@@ -443,28 +357,6 @@ mod tests {
     }
 
     #[test]
-    fn numbers_past_the_raw_fields_are_written_at_once() {
-        let mut r = Record::capture(Class::Log, Level::INFO, "t", 18, String::new());
-        for i in 0..18 {
-            r.push_number("n", Number::U64(i));
-        }
-        assert_eq!(r.text, "1617");
-        r.settle(&mut String::new());
-        let values: Vec<_> = r.fields().map(|(_, v)| v.to_owned()).collect();
-        let expected: Vec<_> = (0..18).map(|i| i.to_string()).collect();
-        assert_eq!(values, expected);
-    }
-
-    /// Every event writes its record whole into a queue slot: at 264 bytes (a four-byte
-    /// field more) the analytics event cost 150 ns in the hot-path bench against 118 to
-    /// 123 at 256. Growing it is a decision, not an accident.
-    #[test]
-    #[cfg(target_pointer_width = "64")]
-    fn a_record_stays_at_256_bytes() {
-        assert_eq!(std::mem::size_of::<Record>(), 256);
-    }
-
-    #[test]
     fn removed_fields_leave_the_others_and_their_kinds() {
         let mut r = Record::capture(Class::Log, Level::INFO, "log", 4, String::new());
         r.write_message(|t| t.push('m'));
@@ -472,7 +364,6 @@ mod tests {
         r.push_number("n", Number::U64(7));
         r.write_field("log.file", |t| t.push_str("src/db.rs"));
         r.push_bool("ok", true);
-        r.settle(&mut String::new());
         r.remove_fields(|name| name.starts_with("log."));
         assert_eq!(r.message(), "m");
         assert_eq!(r.fields().collect::<Vec<_>>(), [("n", "7"), ("ok", "true")]);
