@@ -14,7 +14,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Level, Metadata};
@@ -53,29 +53,17 @@ fn next_seq() -> u64 {
     })
 }
 
-/// Nanoseconds since the Unix epoch (0 for a clock set before it): eight bytes where a
-/// `SystemTime` takes sixteen, and good until the year 2554.
-fn to_nanos(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| {
-        d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos())
-    })
-}
-
-fn from_nanos(nanos: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos)
-}
-
 /// One event as the layer captured it, on its way through the queue.
 pub(crate) struct Captured {
-    /// When it was captured, in nanoseconds since the Unix epoch: the queue merges its
-    /// shards by it.
-    pub(crate) time: u64,
+    /// When it was captured: the queue merges its shards by it.
+    pub(crate) time: SystemTime,
     /// The capturing thread's count of captures so far: orders one thread's captures whose
     /// `time` ties (coarse clocks) when the queue merges its shards.
     pub(crate) seq: u64,
     body: Body,
-    /// The span chain, outermost first, each formatted once when the span was created.
-    pub(crate) spans: Vec<Arc<str>>,
+    /// The span chain, outermost first, each formatted once when the span was created;
+    /// shared with the innermost span, which keeps it for all its events.
+    pub(crate) spans: Option<Arc<[Arc<str>]>>,
     pub(crate) class: Class,
     /// The capturing thread's home shard: the buffer goes back to that shard's spares,
     /// where the same thread takes its next one.
@@ -106,10 +94,10 @@ impl Captured {
         values: Vec<u8>,
     ) -> Self {
         Captured {
-            time: to_nanos(crate::clock::now()),
+            time: crate::clock::now(),
             seq: next_seq(),
             body: Body::Event { meta, values },
-            spans: Vec::new(),
+            spans: None,
             class,
             home,
             epoch: 0,
@@ -119,10 +107,10 @@ impl Captured {
     /// A record made by the crate itself, queued as it is.
     pub(crate) fn made(record: Record) -> Self {
         Captured {
-            time: to_nanos(record.time),
+            time: record.time,
             seq: next_seq(),
             class: record.class,
-            spans: Vec::new(),
+            spans: None,
             body: Body::Made(Box::new(record)),
             home: 0,
             epoch: 0,
@@ -161,10 +149,10 @@ impl Captured {
             fields.len(),
             String::with_capacity(values.len()),
         );
-        record.time = from_nanos(self.time);
+        record.time = self.time;
         record.file = meta.file();
         record.line = meta.line();
-        record.spans = self.spans;
+        record.spans = self.spans.map_or_else(Vec::new, |chain| chain.to_vec());
         let name = |index: usize| fields.iter().nth(index).map_or("?", |f| f.name());
         let mut rest = values.as_slice();
         while let Some(entry) = Entry::next(&mut rest) {
@@ -466,14 +454,6 @@ pub(crate) mod tests {
         // What every event writes into its queue slot; see the module docs.
         #[cfg(target_pointer_width = "64")]
         assert_eq!(std::mem::size_of::<Captured>(), 80);
-    }
-
-    #[test]
-    fn times_keep_their_nanoseconds() {
-        let t = SystemTime::UNIX_EPOCH + Duration::new(1_764_000_000, 123_456_789);
-        assert_eq!(from_nanos(to_nanos(t)), t);
-        let before_epoch = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
-        assert_eq!(to_nanos(before_epoch), 0);
     }
 
     #[test]

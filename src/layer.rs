@@ -7,14 +7,14 @@
 
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record as SpanValues};
 use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan};
+use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan, SpanRef};
 use tracing_subscriber::Layer;
 
 use crate::capture::Captured;
@@ -105,6 +105,9 @@ pub struct DiscordLayer {
     timing: Option<Arc<TimedSpans>>,
     /// What each callsite's events come to (see [`Verdicts`]).
     verdicts: Arc<Verdicts>,
+    /// How often a span's fields were recorded after its creation (see
+    /// [`SpanContext::generation`]).
+    span_records: Arc<AtomicU64>,
 }
 
 /// Slots in the verdict cache; a power of two.
@@ -220,6 +223,7 @@ impl DiscordLayer {
             handle,
             timing: None,
             verdicts: Arc::new(Verdicts::new()),
+            span_records: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -297,11 +301,17 @@ fn insert_own<T: Send + Sync + 'static>(ext: &mut ExtensionsMut<'_>, key: usize,
     }
 }
 
-/// The span's context, formatted once: `name{field=value ...}`.
+/// The span's context, formatted once: `name{field=value ...}`; and the contexts from the
+/// root to this span, which every event inside it shares (one reference count more an
+/// event, where collecting the chain cost a walk up the tree and an allocation).
 struct SpanContext {
     name: &'static str,
     fields: String,
     rendered: Arc<str>,
+    chain: Arc<[Arc<str>]>,
+    /// [`DiscordLayer::span_records`] when `chain` was made: a span whose fields were
+    /// recorded since may be one of its ancestors, with a new text.
+    generation: u64,
 }
 
 impl SpanContext {
@@ -355,6 +365,9 @@ where
         let mut fields = String::new();
         attrs.record(&mut SpanFieldWriter(&mut fields));
         let rendered = SpanContext::render(meta.name(), &fields);
+        let generation = self.span_records.load(Ordering::Relaxed);
+        let mut chain = self.contexts_above(&span);
+        chain.push(Arc::clone(&rendered));
         insert_own(
             &mut span.extensions_mut(),
             self.key(),
@@ -362,6 +375,8 @@ where
                 name: meta.name(),
                 fields,
                 rendered,
+                chain: chain.into(),
+                generation,
             },
         );
         self.start_timing(&span, meta);
@@ -388,6 +403,8 @@ where
         if let Some(context) = own_mut::<SpanContext>(&mut ext, self.key()) {
             values.record(&mut SpanFieldWriter(&mut context.fields));
             context.rendered = SpanContext::render(context.name, &context.fields);
+            // Its chain and its descendants' are made again when next used.
+            self.span_records.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -430,19 +447,58 @@ where
         let mut captured =
             Captured::event(class, meta, home as u16, self.queues.value_buffer(home));
         event.record(&mut captured.values());
-        if let Some(scope) = ctx.event_scope(event) {
-            // Innermost first, then reversed in place: `from_root` would allocate a
-            // buffer of its own to walk the other way.
-            captured.spans = scope
-                .filter_map(|span| {
-                    own::<SpanContext>(&span.extensions(), self.key())
-                        .map(|c| Arc::clone(&c.rendered))
-                })
-                .collect();
-            captured.spans.reverse();
-        }
+        captured.spans = self.span_chain(event, &ctx);
         drop(capturing);
         self.queues.push_from(home, captured);
+    }
+}
+
+/// Span chains: each span keeps the contexts from the root to itself, and an event shares
+/// its innermost span's.
+impl DiscordLayer {
+    /// The contexts of `span`'s ancestors, outermost first (spans of ignored crates have
+    /// none). Innermost first, then reversed in place: `from_root` would allocate a buffer
+    /// of its own to walk the other way.
+    fn contexts_above<S>(&self, span: &SpanRef<'_, S>) -> Vec<Arc<str>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut chain: Vec<Arc<str>> = span
+            .scope()
+            .skip(1)
+            .filter_map(|span| {
+                own::<SpanContext>(&span.extensions(), self.key()).map(|c| Arc::clone(&c.rendered))
+            })
+            .collect();
+        chain.reverse();
+        chain
+    }
+
+    /// The chain of the innermost span with a context that `event` is in, made again first
+    /// when a span was recorded since it was made.
+    fn span_chain<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>) -> Option<Arc<[Arc<str>]>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let generation = self.span_records.load(Ordering::Relaxed);
+        for span in ctx.event_span(event)?.scope() {
+            let ext = span.extensions();
+            let Some(context) = own::<SpanContext>(&ext, self.key()) else {
+                continue;
+            };
+            if context.generation == generation {
+                return Some(Arc::clone(&context.chain));
+            }
+            drop(ext);
+            let mut chain = self.contexts_above(&span);
+            let mut ext = span.extensions_mut();
+            let context = own_mut::<SpanContext>(&mut ext, self.key())?;
+            chain.push(Arc::clone(&context.rendered));
+            context.chain = chain.into();
+            context.generation = generation;
+            return Some(Arc::clone(&context.chain));
+        }
+        None
     }
 }
 

@@ -184,6 +184,31 @@ fn span_context_travels_with_the_event() {
     );
 }
 
+/// A span keeps its chain for the events inside it: a field an ancestor records after the
+/// span was made still shows in the span's next event, and in no event before it.
+#[test]
+fn an_ancestor_recorded_after_its_child_was_made_shows_its_new_fields() {
+    let s = Setup::new();
+    let (layer, guard) = s.builder(LONG).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let request = info_span!("request", user = tracing::field::Empty);
+        let handler = request.in_scope(|| info_span!("handler"));
+        handler.in_scope(|| info!("before"));
+        request.record("user", 42);
+        handler.in_scope(|| info!("after"));
+        handler.in_scope(|| info!("again"));
+    });
+    guard.shutdown();
+    assert_eq!(
+        s.lines(Class::Log),
+        [
+            "INFO  pipeline: request: handler: before",
+            "INFO  pipeline: request{user=42}: handler: after",
+            "INFO  pipeline: request{user=42}: handler: again",
+        ]
+    );
+}
+
 fn emit_50(layer: tracing_discord::DiscordLayer) {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for i in 0..50 {
