@@ -291,7 +291,16 @@ impl fmt::Write for Bytes<'_> {
 impl Visit for Encoder<'_> {
     #[inline]
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.text_with(field, |buf| buf.extend_from_slice(value.as_bytes()));
+        // The length is known: written up front, in one reservation.
+        let Ok(len) = u32::try_from(value.len()) else {
+            return self.text_with(field, |buf| buf.extend_from_slice(value.as_bytes()));
+        };
+        let [i0, i1] = index_bytes(field);
+        let [l0, l1, l2, l3] = len.to_le_bytes();
+        self.0.reserve(HEAD + 4 + value.len());
+        self.0
+            .extend_from_slice(&[tag::TEXT, i0, i1, l0, l1, l2, l3]);
+        self.0.extend_from_slice(value.as_bytes());
     }
 
     #[inline]

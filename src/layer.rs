@@ -442,7 +442,7 @@ where
             return;
         }
         let capturing = CapturingGuard;
-        let home = crate::queue::home_shard();
+        let home = self.queues.home_shard();
         // Level, target, file, line and field names stay in `meta`; the flusher reads them.
         let mut captured =
             Captured::event(class, meta, home as u16, self.queues.value_buffer(home));

@@ -57,7 +57,9 @@ thread_local! {
     static HOME_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-pub(crate) fn home_shard() -> usize {
+/// This thread's place in the round robin of homes, below [`HOME_CYCLE`]; see
+/// [`Queues::home_shard`].
+fn home_number() -> usize {
     HOME_SHARD.with(|home| {
         let mut shard = home.get();
         if shard == usize::MAX {
@@ -177,8 +179,14 @@ impl ClassQueue {
         // so is every later push of the same thread.
         record.epoch = self.epoch.load(Ordering::SeqCst);
         let n = self.shards.len();
-        for i in 0..n {
-            let shard = &self.shards[(home + i) % n];
+        // Wrapped by comparison: a division by the shard count costs tens of cycles.
+        let mut next = if home < n { home } else { home % n };
+        for _ in 0..n {
+            let shard = &self.shards[next];
+            next += 1;
+            if next == n {
+                next = 0;
+            }
             match shard.records.push(record) {
                 Ok(()) => {
                     // The flag first: a length read before a drain that then clears the
@@ -321,6 +329,8 @@ struct Spares(ArrayQueue<Vec<u8>>);
 pub(crate) struct Queues {
     classes: [ClassQueue; 3],
     spares: Box<[Spares]>,
+    /// The shard of each home number (see [`Queues::home_shard`]).
+    shard_of_home: Box<[u8; HOME_CYCLE]>,
     urgent: ArrayQueue<Captured>,
     /// Closes of timed spans, for the performance report (see `push_span_close`).
     spans: ArrayQueue<SpanClose>,
@@ -346,6 +356,8 @@ impl Queues {
                 // As many spares as records: buffers stay within twice the capacity.
                 .map(|i| Spares(ArrayQueue::new(shard_size(capacity, shards, i))))
                 .collect(),
+            // At most `MAX_SHARDS` (8) shards: each index fits in a byte.
+            shard_of_home: Box::new(std::array::from_fn(|home| (home % shards) as u8)),
             classes,
             urgent: ArrayQueue::new(URGENT_CAPACITY.min(capacity)),
             spans: ArrayQueue::new(capacity),
@@ -357,11 +369,19 @@ impl Queues {
         }
     }
 
-    /// An empty value buffer for the next capture: a spare from the home shard, or new.
+    /// The calling thread's home shard: where it pushes first and takes its spare buffers.
+    /// Looked up in a table, as the division by the shard count costs tens of cycles.
+    #[inline]
+    pub(crate) fn home_shard(&self) -> usize {
+        usize::from(self.shard_of_home[home_number()])
+    }
+
+    /// An empty value buffer for the next capture: a spare from the home shard (from
+    /// [`Queues::home_shard`]), or new.
     pub(crate) fn value_buffer(&self, home: usize) -> Vec<u8> {
-        self.spares[home % self.spares.len()]
-            .0
-            .pop()
+        self.spares
+            .get(home)
+            .and_then(|spares| spares.0.pop())
             .unwrap_or_else(|| Vec::with_capacity(TEXT_CAPACITY))
     }
 
@@ -379,7 +399,7 @@ impl Queues {
     /// Queue a record the crate made itself (a panic, the statistics self-report), or count
     /// it as dropped. Never blocks.
     pub(crate) fn push(&self, record: Record) {
-        self.push_from(home_shard(), Captured::made(record));
+        self.push_from(self.home_shard(), Captured::made(record));
     }
 
     /// The hot path: queue a capture from a thread whose home shard is `home`. Inlined, as
