@@ -121,7 +121,7 @@ fn outages() -> bool {
             .map(|(x, y)| (y - constant - slope * x).abs())
             .fold(0.0, f64::max);
         println!(
-            "fit: peak_growth_kib = {constant:.0} + capacity * {:.0} bytes / 1024 (worst residual {worst:.0} KiB; a queued Record is {} bytes plus its text)",
+            "fit: peak_growth_kib = {constant:.0} + capacity * {:.0} bytes / 1024 (worst residual {worst:.0} KiB; a queued event is an 80-byte capture and its value buffer, a drained one a {}-byte Record and its text)",
             slope * 1024.0,
             std::mem::size_of::<tracing_discord::Record>()
         );
