@@ -23,9 +23,11 @@
 //!
 //! ## The contract
 //!
-//! - **The application thread never blocks.** The layer captures each event into an owned
-//!   [`Record`] and pushes it into a bounded lock-free queue of its [`Class`]. No I/O, no
-//!   formatting for Discord, no lock shared with the background flusher.
+//! - **The application thread never blocks.** The layer captures each event into a small
+//!   owned capture (the callsite's metadata by pointer, the values copied into one buffer)
+//!   and pushes it into a bounded lock-free queue of its [`Class`]. No I/O, no formatting
+//!   for Discord, no lock shared with the background flusher, which turns each capture into
+//!   a [`Record`] for the renderer.
 //! - **Nothing is lost without being counted.** When a class queue is full the event is
 //!   dropped and counted; [`Stats`] shows every drop with its reason, and the next message of
 //!   that class says how many were dropped. Every captured event ends up either delivered or

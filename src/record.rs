@@ -222,7 +222,7 @@ impl Record {
 }
 
 impl Record {
-    /// Removes the fields whose name `remove` picks (on the flusher, once settled).
+    /// Removes the fields whose name `remove` picks (on the flusher).
     pub(crate) fn remove_fields(&mut self, remove: impl Fn(&str) -> bool) {
         if !self.fields().any(|(name, _)| remove(name)) {
             return;
