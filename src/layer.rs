@@ -445,8 +445,7 @@ where
         let home = self.queues.home_shard();
         // Level, target, file, line and field names stay in `meta`; the flusher reads them.
         let mut captured =
-            Captured::event(class, meta, home as u16, self.queues.value_buffer(home));
-        event.record(&mut captured.values());
+            Captured::event(class, event, home as u16, self.queues.value_buffer(home));
         captured.spans = self.span_chain(event, &ctx);
         drop(capturing);
         self.queues.push_from(home, captured);
