@@ -4,7 +4,7 @@
 //! Every event writes its capture whole into a queue slot that nobody has touched since the
 //! flusher last drained it, so the capture's size is what the hot path pays in memory
 //! traffic: queueing this instead of a 256-byte record took the analytics event in the
-//! hot-path bench from 184-203 ns to 151-171 ns (alternating runs, same instructions). A
+//! hot-path bench from 184-203 ns to 151-171 ns (alternating runs). A
 //! [`Captured`] is 80 bytes. It keeps the callsite's metadata by pointer
 //! (level, target, file, line and field names are all there, for free) and writes the
 //! message and field values into one byte buffer: per field its index in the callsite and
