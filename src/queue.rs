@@ -826,18 +826,28 @@ mod tests {
             one_too_many,
         ]);
         // The huge one is freed; the capacity (2) keeps two.
-        let spare_texts = |q: &Queues| -> Vec<usize> {
-            let texts = q.record_texts.lock().unwrap();
-            texts.iter().map(String::capacity).collect()
-        };
-        assert_eq!(spare_texts(&q), [200, 1]);
+        let texts: Vec<usize> = q
+            .record_texts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(String::capacity)
+            .collect();
+        assert_eq!(texts, [200, 1]);
         for c in crate::capture::tests::captures(|| tracing::info!("a")) {
             q.push_from(0, c);
         }
         let records = q.drain_class(Class::Log);
         assert_eq!(records[0].message(), "a");
         // The last kept text was taken.
-        assert_eq!(spare_texts(&q), [200]);
+        let texts: Vec<usize> = q
+            .record_texts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(String::capacity)
+            .collect();
+        assert_eq!(texts, [200]);
     }
 
     #[test]
