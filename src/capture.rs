@@ -127,16 +127,20 @@ impl Captured {
     }
 
     /// The record, on the flusher: names looked up, numbers written as text, a `log`
-    /// record's origin adopted, its text written into `text` (empty; a spare, maybe).
-    /// Also the value buffer, emptied, for reuse.
-    pub(crate) fn into_record(self, text: String) -> (Record, Option<Vec<u8>>) {
+    /// record's origin adopted. Also the value buffer, emptied, for reuse.
+    pub(crate) fn into_record(self) -> (Record, Option<Vec<u8>>) {
         let (meta, mut values) = match self.body {
             Body::Made(record) => return (*record, None),
             Body::Event { meta, values } => (meta, values),
         };
         let fields = meta.fields();
-        let mut record =
-            Record::capture(self.class, *meta.level(), meta.target(), fields.len(), text);
+        let mut record = Record::capture(
+            self.class,
+            *meta.level(),
+            meta.target(),
+            fields.len(),
+            String::with_capacity(values.len()),
+        );
         record.time = self.time;
         record.file = meta.file();
         record.line = meta.line();
@@ -339,7 +343,7 @@ impl Visit for Encoder<'_> {
 #[cfg(test)]
 impl From<Captured> for Record {
     fn from(captured: Captured) -> Record {
-        captured.into_record(String::new()).0
+        captured.into_record().0
     }
 }
 
@@ -437,12 +441,12 @@ pub(crate) mod tests {
     #[test]
     fn the_buffer_comes_back_empty_for_reuse() {
         let captured = captures(|| tracing::info!(k = "some text")).remove(0);
-        let (record, buffer) = captured.into_record(String::new());
+        let (record, buffer) = captured.into_record();
         assert_eq!(record.field("k"), Some("some text"));
         let buffer = buffer.expect("an event's buffer");
         assert!(buffer.is_empty() && buffer.capacity() > 0);
         let made = Captured::made(Record::new(Class::Log, Level::INFO, "t", "m"));
-        assert!(made.into_record(String::new()).1.is_none());
+        assert!(made.into_record().1.is_none());
     }
 
     #[test]

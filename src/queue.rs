@@ -329,11 +329,6 @@ struct Spares(ArrayQueue<Vec<u8>>);
 pub(crate) struct Queues {
     classes: [ClassQueue; 3],
     spares: Box<[Spares]>,
-    /// Text buffers of rendered records, for the next records the flusher builds (only the
-    /// flusher takes and gives them, so the lock is never waited for): building a record
-    /// otherwise allocates its text. At most `capacity` of them.
-    record_texts: Mutex<Vec<String>>,
-    capacity: usize,
     /// The shard of each home number (see [`Queues::home_shard`]).
     shard_of_home: Box<[u8; HOME_CYCLE]>,
     urgent: ArrayQueue<Captured>,
@@ -370,8 +365,6 @@ impl Queues {
             wake: Wake::default(),
             closed: AtomicBool::new(false),
             told_after_shutdown: AtomicBool::new(false),
-            record_texts: Mutex::new(Vec::new()),
-            capacity,
             counters: Counters::default(),
         }
     }
@@ -394,28 +387,12 @@ impl Queues {
 
     /// Keeps the value buffer of a drained capture as a spare of its home shard (the
     /// flusher's side).
-    fn recycle_buffer(&self, home: u16, buffer: Vec<u8>) {
+    fn recycle(&self, home: u16, buffer: Vec<u8>) {
         if (TEXT_CAPACITY..=SPARE_MAX_CAPACITY).contains(&buffer.capacity()) {
             // A full spare list frees it instead.
             let _ = self.spares[usize::from(home) % self.spares.len()]
                 .0
                 .push(buffer);
-        }
-    }
-
-    /// Keeps the text buffers of rendered records for the next records (the flusher's
-    /// side); past the capacity, or too large, they are freed.
-    pub(crate) fn recycle(&self, records: Vec<Record>) {
-        let mut texts = self.record_texts.lock().unwrap_or_else(|e| e.into_inner());
-        for record in records {
-            if texts.len() >= self.capacity {
-                break;
-            }
-            let mut text = record.into_text();
-            if text.capacity() <= SPARE_MAX_CAPACITY {
-                text.clear();
-                texts.push(text);
-            }
         }
     }
 
@@ -501,15 +478,13 @@ impl Queues {
     /// The records of drained captures (see [`Captured::into_record`]); their buffers go
     /// back to the spares.
     fn records_of(&self, captures: Vec<Captured>) -> Vec<Record> {
-        let mut texts = self.record_texts.lock().unwrap_or_else(|e| e.into_inner());
         captures
             .into_iter()
             .map(|captured| {
                 let home = captured.home;
-                let text = texts.pop().unwrap_or_default();
-                let (record, buffer) = captured.into_record(text);
+                let (record, buffer) = captured.into_record();
                 if let Some(buffer) = buffer {
-                    self.recycle_buffer(home, buffer);
+                    self.recycle(home, buffer);
                 }
                 record
             })
@@ -806,48 +781,6 @@ mod tests {
         assert!(spare.capacity() >= 100 && spare.capacity() <= SPARE_MAX_CAPACITY);
         // Only one was kept; the next buffer is new.
         assert_eq!(q.value_buffer(0).capacity(), TEXT_CAPACITY);
-    }
-
-    #[test]
-    fn rendered_records_give_their_texts_to_the_next_records() {
-        let q = Queues::with_shards(2, 1);
-        let big = Record::new(
-            Class::Log,
-            Level::INFO,
-            "t",
-            "x".repeat(SPARE_MAX_CAPACITY + 1),
-        );
-        let kept = Record::new(Class::Log, Level::INFO, "t", "y".repeat(200));
-        let one_too_many = Record::new(Class::Log, Level::INFO, "t", "z".repeat(300));
-        q.recycle(vec![
-            big,
-            kept,
-            Record::new(Class::Log, Level::INFO, "t", "w"),
-            one_too_many,
-        ]);
-        // The huge one is freed; the capacity (2) keeps two.
-        let texts: Vec<usize> = q
-            .record_texts
-            .lock()
-            .unwrap()
-            .iter()
-            .map(String::capacity)
-            .collect();
-        assert_eq!(texts, [200, 1]);
-        for c in crate::capture::tests::captures(|| tracing::info!("a")) {
-            q.push_from(0, c);
-        }
-        let records = q.drain_class(Class::Log);
-        assert_eq!(records[0].message(), "a");
-        // The last kept text was taken.
-        let texts: Vec<usize> = q
-            .record_texts
-            .lock()
-            .unwrap()
-            .iter()
-            .map(String::capacity)
-            .collect();
-        assert_eq!(texts, [200]);
     }
 
     #[test]

@@ -185,11 +185,6 @@ impl Record {
         i < 32 && self.typed & (1 << i) != 0
     }
 
-    /// The text buffer, for reuse once the record is rendered.
-    pub(crate) fn into_text(self) -> String {
-        self.text
-    }
-
     /// The message and fields as one key: two records with equal keys have the same
     /// message and the same fields in the same order.
     pub(crate) fn text_key(&self) -> (&str, usize, &[(&'static str, u64)]) {

@@ -566,7 +566,6 @@ impl Flusher {
                 // Discord is not keeping up (or not answering): keep memory bounded.
                 let counters = self.queues.counters.class(lane.class);
                 counters.drop_events(DropReason::QueueFull, records.len() as u64);
-                self.queues.recycle(records);
                 continue;
             }
             let options = render::ErrorOptions {
@@ -580,7 +579,6 @@ impl Flusher {
                 },
             };
             lane.push_urgent(render::render_errors(lane.class, &records, &options).messages);
-            self.queues.recycle(records);
         }
     }
 
@@ -637,7 +635,6 @@ impl Flusher {
         }
         lane.push_batch(rendered.messages);
         lane.push_batch(files);
-        self.queues.recycle(records);
     }
 
     fn report_options(&self, lane: &Lane, counts_events: bool) -> ReportOptions {
@@ -680,9 +677,8 @@ impl Flusher {
         if reports.analytics_mode.lines() {
             (records, files)
         } else {
-            let (errors, rolled): (Vec<_>, Vec<_>) = records.into_iter().partition(is_error);
-            // Counted by the rollup: their texts serve the next records.
-            self.queues.recycle(rolled);
+            // The rest were counted by the rollup.
+            let errors = records.into_iter().filter(is_error).collect();
             (errors, files)
         }
     }
