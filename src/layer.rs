@@ -399,9 +399,23 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
+        if own::<SpanContext>(&span.extensions(), self.key()).is_none() {
+            return;
+        }
+        // Formatted before the span's extensions are locked: a value's `Debug` may emit an
+        // event or open a span inside this span, which read them (a deadlock under the
+        // lock), or panic, which would poison them for every later event in the span.
+        let mut added = String::new();
+        values.record(&mut SpanFieldWriter(&mut added));
+        if added.is_empty() {
+            return;
+        }
         let mut ext = span.extensions_mut();
         if let Some(context) = own_mut::<SpanContext>(&mut ext, self.key()) {
-            values.record(&mut SpanFieldWriter(&mut context.fields));
+            if !context.fields.is_empty() {
+                context.fields.push(' ');
+            }
+            context.fields.push_str(&added);
             context.rendered = SpanContext::render(context.name, &context.fields);
             // Its chain and its descendants' are made again when next used.
             self.span_records.fetch_add(1, Ordering::Relaxed);

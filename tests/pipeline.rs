@@ -397,6 +397,78 @@ fn a_field_whose_debug_emits_an_event_neither_recurses_nor_deadlocks() {
     assert_eq!((stats.events, stats.delivered, stats.dropped), (1, 1, 0));
 }
 
+/// A span field recorded with `span.record` whose `Debug` emits an event inside that span:
+/// `Span::record` reaches the layer without tracing's re-entrancy guard, so the nested
+/// event is captured, and it reads the span's extensions. Formatted while the layer held
+/// them locked for writing, it deadlocked the application thread.
+#[test]
+fn a_span_field_whose_debug_emits_an_event_does_not_deadlock() {
+    struct Loud;
+    impl std::fmt::Debug for Loud {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            info!("emitted from a span field's Debug");
+            f.write_str("loud")
+        }
+    }
+    let s = Setup::new();
+    let (layer, guard) = s.builder(LONG).build().unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    // On its own thread: a deadlock fails the test instead of hanging it.
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let span = info_span!("request", v = tracing::field::Empty);
+            let _entered = span.enter();
+            span.record("v", tracing::field::debug(Loud));
+            info!("after");
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("span.record deadlocked");
+    guard.shutdown();
+    assert_eq!(
+        s.lines(Class::Log),
+        [
+            "INFO  pipeline: request: emitted from a span field's Debug",
+            "INFO  pipeline: request{v=loud}: after",
+        ]
+    );
+}
+
+/// A span field whose `Debug` panics in `span.record`: formatted while the layer held the
+/// span's extensions locked, the panic poisoned them, and every later event in the span
+/// panicked in the layer (and its close aborted the process while unwinding).
+#[test]
+fn a_span_field_whose_debug_panics_leaves_the_span_usable() {
+    struct Boom;
+    impl std::fmt::Debug for Boom {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            panic!("a Debug impl that panics")
+        }
+    }
+    let s = Setup::new();
+    let (layer, guard) = s.builder(LONG).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = info_span!("request", k = 1, v = tracing::field::Empty);
+        let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            span.record("v", tracing::field::debug(Boom));
+        }));
+        assert!(recorded.is_err());
+        let after = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            span.in_scope(|| info!("after"));
+        }));
+        if after.is_err() {
+            // Leaked, not closed: a poisoned span aborts the process as it closes.
+            std::mem::forget(span);
+            panic!("an event in the span panicked");
+        }
+    });
+    let stats = guard.shutdown();
+    assert_eq!(s.lines(Class::Log), ["INFO  pipeline: request{k=1}: after"]);
+    assert_eq!((stats.events, stats.delivered), (1, 1));
+}
+
 #[test]
 fn a_forbidden_channel_is_given_up_and_counted() {
     let s = Setup::new();
