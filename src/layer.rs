@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tracing_core::field::{Field, Visit};
@@ -312,6 +312,10 @@ struct SpanContext {
     /// [`DiscordLayer::span_records`] when `chain` was made: a span whose fields were
     /// recorded since may be one of its ancestors, with a new text.
     generation: u64,
+    /// Whether a span was made inside this one. A span recorded before it has children
+    /// (the usual `Span::current().record(..)` in a handler) only makes its own chain
+    /// again; one with children makes every chain stale.
+    has_children: AtomicBool,
 }
 
 impl SpanContext {
@@ -366,7 +370,7 @@ where
         attrs.record(&mut SpanFieldWriter(&mut fields));
         let rendered = SpanContext::render(meta.name(), &fields);
         let generation = self.span_records.load(Ordering::Relaxed);
-        let mut chain = self.contexts_above(&span);
+        let mut chain = self.contexts_above(&span, true);
         chain.push(Arc::clone(&rendered));
         insert_own(
             &mut span.extensions_mut(),
@@ -377,6 +381,7 @@ where
                 rendered,
                 chain: chain.into(),
                 generation,
+                has_children: AtomicBool::new(false),
             },
         );
         self.start_timing(&span, meta);
@@ -411,14 +416,30 @@ where
             return;
         }
         let mut ext = span.extensions_mut();
-        if let Some(context) = own_mut::<SpanContext>(&mut ext, self.key()) {
-            if !context.fields.is_empty() {
-                context.fields.push(' ');
-            }
-            context.fields.push_str(&added);
-            context.rendered = SpanContext::render(context.name, &context.fields);
-            // Its chain and its descendants' are made again when next used.
+        let Some(context) = own_mut::<SpanContext>(&mut ext, self.key()) else {
+            return;
+        };
+        if !context.fields.is_empty() {
+            context.fields.push(' ');
+        }
+        context.fields.push_str(&added);
+        context.rendered = SpanContext::render(context.name, &context.fields);
+        let rendered = Arc::clone(&context.rendered);
+        drop(ext);
+        // Read after the new text is in place; a child marks its parent before it reads
+        // the parent's text (`contexts_above`): either this sees the mark, or the child
+        // sees the new text.
+        if own::<SpanContext>(&span.extensions(), self.key())
+            .is_some_and(|c| c.has_children.load(Ordering::SeqCst))
+        {
+            // Its descendants' chains hold its old text: all are made again when next used.
             self.span_records.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let mut chain = self.contexts_above(&span, false);
+            chain.push(rendered);
+            if let Some(context) = own_mut::<SpanContext>(&mut span.extensions_mut(), self.key()) {
+                context.chain = chain.into();
+            }
         }
     }
 
@@ -470,19 +491,24 @@ where
 /// its innermost span's.
 impl DiscordLayer {
     /// The contexts of `span`'s ancestors, outermost first (spans of ignored crates have
-    /// none). Innermost first, then reversed in place: `from_root` would allocate a buffer
-    /// of its own to walk the other way.
-    fn contexts_above<S>(&self, span: &SpanRef<'_, S>) -> Vec<Arc<str>>
+    /// none); for a new span (`mark_parent`), its parent is marked as having children first.
+    /// Innermost first, then reversed in place: `from_root` would allocate a buffer of its
+    /// own to walk the other way.
+    fn contexts_above<S>(&self, span: &SpanRef<'_, S>, mark_parent: bool) -> Vec<Arc<str>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let mut chain: Vec<Arc<str>> = span
-            .scope()
-            .skip(1)
-            .filter_map(|span| {
-                own::<SpanContext>(&span.extensions(), self.key()).map(|c| Arc::clone(&c.rendered))
-            })
-            .collect();
+        let mut chain: Vec<Arc<str>> = Vec::new();
+        for ancestor in span.scope().skip(1) {
+            if let Some(c) = own::<SpanContext>(&ancestor.extensions(), self.key()) {
+                if mark_parent && chain.is_empty() {
+                    // Before its text is read (see `on_record`); its own ancestors were
+                    // marked when it was made.
+                    c.has_children.store(true, Ordering::SeqCst);
+                }
+                chain.push(Arc::clone(&c.rendered));
+            }
+        }
         chain.reverse();
         chain
     }
@@ -503,7 +529,7 @@ impl DiscordLayer {
                 return Some(Arc::clone(&context.chain));
             }
             drop(ext);
-            let mut chain = self.contexts_above(&span);
+            let mut chain = self.contexts_above(&span, false);
             let mut ext = span.extensions_mut();
             let context = own_mut::<SpanContext>(&mut ext, self.key())?;
             chain.push(Arc::clone(&context.rendered));
