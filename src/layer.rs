@@ -424,7 +424,6 @@ where
         }
         context.fields.push_str(&added);
         context.rendered = SpanContext::render(context.name, &context.fields);
-        let rendered = Arc::clone(&context.rendered);
         drop(ext);
         // Read after the new text is in place; a child marks its parent before it reads
         // the parent's text (`contexts_above`): either this sees the mark, or the child
@@ -435,10 +434,19 @@ where
             // Its descendants' chains hold its old text: all are made again when next used.
             self.span_records.fetch_add(1, Ordering::Relaxed);
         } else {
+            // As in `span_chain`: the generation is read before the ancestors' texts, so an
+            // ancestor recorded while they are read leaves this chain stale, made again at
+            // the next event, even if an event in between stamped the newer generation.
+            let generation = self.span_records.load(Ordering::Relaxed);
             let mut chain = self.contexts_above(&span, false);
-            chain.push(rendered);
-            if let Some(context) = own_mut::<SpanContext>(&mut span.extensions_mut(), self.key()) {
+            chain.reserve(1);
+            let mut ext = span.extensions_mut();
+            if let Some(context) = own_mut::<SpanContext>(&mut ext, self.key()) {
+                // Its text as it is now, not as this record left it: another thread may
+                // have recorded the span since.
+                chain.push(Arc::clone(&context.rendered));
                 context.chain = chain.into();
+                context.generation = generation;
             }
         }
     }
