@@ -68,7 +68,9 @@ pub(crate) fn render(
     if errors + warnings > 0 {
         let _ = write!(summary, " · {errors} ERROR, {warnings} WARN");
     }
-    summary.push_str(" · too many for the channel's rate limit, so the full text is attached");
+    summary.push_str(
+        " · more than the channel's rate limit lets through in time, so the full text is attached",
+    );
     let stem = format!("{}-{stamp}", class.name());
     file_messages(&summary, files, (&stem, "txt"), flags, records.len())
 }

@@ -246,7 +246,7 @@ fn a_batch_over_the_rate_budget_becomes_an_attachment() {
     assert_eq!(out.len(), 1);
     let m = &out[0];
     assert!(m.is_valid());
-    assert_eq!(m.content, "**log** · 2000 events from 13:02:03 to 13:02:03 UTC · too many for the channel's rate limit, so the full text is attached");
+    assert_eq!(m.content, "**log** · 2000 events from 13:02:03 to 13:02:03 UTC · more than the channel's rate limit lets through in time, so the full text is attached");
     assert_eq!(m.attachments.len(), 1);
     assert_eq!(m.attachments[0].filename, "log-20251203-130203.txt");
     let lines: Vec<&str> = m.attachments[0].text.lines().collect();
@@ -383,7 +383,7 @@ fn an_error_flood_becomes_one_attachment() {
     assert!(out[0].is_valid());
     assert_eq!(
         out[0].content,
-        "<@&5> **log** · 500 events from 13:02:03 to 13:02:03 UTC · 500 ERROR, 0 WARN · too many for the channel's rate limit, so the full text is attached"
+        "<@&5> **log** · 500 events from 13:02:03 to 13:02:03 UTC · 500 ERROR, 0 WARN · more than the channel's rate limit lets through in time, so the full text is attached"
     );
     assert_eq!(out[0].attachments[0].text.lines().count(), 500);
     assert_eq!((out[0].events, out[0].flags), (500, 0));
