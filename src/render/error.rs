@@ -92,7 +92,7 @@ fn embeds_of(record: &Record, label: Option<&str>) -> Vec<Embed> {
         };
         let fits = fields.len() < FIELDS_MAX
             && char_len(&name) <= FIELD_NAME_MAX
-            && char_len(value.trim()) <= FIELD_VALUE_MAX;
+            && char_len(&value) <= FIELD_VALUE_MAX;
         if fits {
             let inline = char_len(&value) <= INLINE_MAX;
             fields.push((name, value, inline));
@@ -110,7 +110,9 @@ fn embeds_of(record: &Record, label: Option<&str>) -> Vec<Embed> {
         footer: (!footer.is_empty()).then(|| truncate(&footer, FOOTER_MAX)),
         timestamp: timestamp.clone(),
     };
-    if char_len(description.trim()) <= DESCRIPTION_MAX && single.text_len() <= EMBED_TOTAL_MAX {
+    // Untrimmed: Discord trims before it measures, but its published schema measures the
+    // text as sent, and a payload within both is never refused.
+    if char_len(&description) <= DESCRIPTION_MAX && single.text_len() <= EMBED_TOTAL_MAX {
         return vec![single];
     }
     // Too big for one embed: the whole text, fields included, split at characters.

@@ -355,6 +355,34 @@ fn a_5000_character_error_is_split_whole() {
     assert_eq!(out.iter().map(|m| m.events).sum::<usize>(), 1);
 }
 
+/// Found by `an_error_is_valid_and_whole`: a description whose trimmed text fits but whose
+/// trailing spaces take it past 4096 as sent broke Discord's published schema; a field value
+/// could do the same past 1024.
+#[test]
+fn trailing_spaces_count_in_an_errors_limits() {
+    let spaced = |n: usize, c: &str| format!("{}{}", c.repeat(n - 4), " ".repeat(8));
+    let long_message = rec(Level::ERROR, &spaced(DESCRIPTION_MAX, "m"));
+    let out = render_errors(Class::Log, &[long_message], &ErrorOptions::default()).messages;
+    let descriptions: Vec<usize> = out
+        .iter()
+        .flat_map(|m| &m.embeds)
+        .map(|e| e.description.as_deref().map_or(0, char_len))
+        .collect();
+    // Split whole: 3,900 characters, then the rest and the footer.
+    assert_eq!(descriptions[0], 3900);
+    assert_eq!(descriptions.len(), 2);
+
+    let long_value = rec(Level::ERROR, "m").with_field("k", spaced(FIELD_VALUE_MAX, "v"));
+    let out = render_errors(Class::Log, &[long_value], &ErrorOptions::default()).messages;
+    let embed = &out[0].embeds[0];
+    // Too long for a field as sent: folded into the description.
+    assert!(embed.fields.is_empty());
+    assert_eq!(
+        embed.description.as_deref().map(char_len),
+        Some("m".len() + "\n**k** = ".len() + FIELD_VALUE_MAX + 4)
+    );
+}
+
 #[test]
 fn ten_700_character_errors_stay_under_6000_per_message() {
     let records: Vec<Record> = (0..10)
