@@ -434,20 +434,7 @@ where
             // Its descendants' chains hold its old text: all are made again when next used.
             self.span_records.fetch_add(1, Ordering::Relaxed);
         } else {
-            // As in `span_chain`: the generation is read before the ancestors' texts, so an
-            // ancestor recorded while they are read leaves this chain stale, made again at
-            // the next event, even if an event in between stamped the newer generation.
-            let generation = self.span_records.load(Ordering::Relaxed);
-            let mut chain = self.contexts_above(&span, false);
-            chain.reserve(1);
-            let mut ext = span.extensions_mut();
-            if let Some(context) = own_mut::<SpanContext>(&mut ext, self.key()) {
-                // Its text as it is now, not as this record left it: another thread may
-                // have recorded the span since.
-                chain.push(Arc::clone(&context.rendered));
-                context.chain = chain.into();
-                context.generation = generation;
-            }
+            self.remake_chain(&span);
         }
     }
 
@@ -537,15 +524,31 @@ impl DiscordLayer {
                 return Some(Arc::clone(&context.chain));
             }
             drop(ext);
-            let mut chain = self.contexts_above(&span, false);
-            let mut ext = span.extensions_mut();
-            let context = own_mut::<SpanContext>(&mut ext, self.key())?;
-            chain.push(Arc::clone(&context.rendered));
-            context.chain = chain.into();
-            context.generation = generation;
-            return Some(Arc::clone(&context.chain));
+            return self.remake_chain(&span);
         }
         None
+    }
+
+    /// Makes `span`'s chain again from its ancestors' texts and its own, and returns it.
+    fn remake_chain<S>(&self, span: &SpanRef<'_, S>) -> Option<Arc<[Arc<str>]>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        // Read before the ancestors' texts: an ancestor recorded while they are read leaves
+        // this chain stale, made again at its next use, even if an event in between stamped
+        // the newer generation.
+        let generation = self.span_records.load(Ordering::Relaxed);
+        let mut chain = self.contexts_above(span, false);
+        // Room for its own text, so that nothing is allocated under the lock.
+        chain.reserve(1);
+        let mut ext = span.extensions_mut();
+        let context = own_mut::<SpanContext>(&mut ext, self.key())?;
+        // Its text as it is now, under the lock that stores the chain: another thread may
+        // have recorded the span since the caller looked.
+        chain.push(Arc::clone(&context.rendered));
+        context.chain = chain.into();
+        context.generation = generation;
+        Some(Arc::clone(&context.chain))
     }
 }
 
